@@ -1,0 +1,43 @@
+"""jaseci-like: a plugin-based service container runtime.
+
+>>> from jaseci_like import CommonService, MetaService, ServiceState
+"""
+
+from jaseci_like.config.schema import ServiceConfig
+from jaseci_like.errors import (
+    ConfigError,
+    DependencyError,
+    DuplicateService,
+    GlobError,
+    IllegalTransition,
+    JaseciLikeError,
+    PluginError,
+    ServiceNotFound,
+    ServiceStartError,
+)
+from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.meta import MetaService, Registry
+from jaseci_like.plugins.hookspecs import hookimpl
+from jaseci_like.runtime import Runtime
+from jaseci_like.service import CommonService
+from jaseci_like.state import ServiceState
+
+__all__ = [
+    "CommonService",
+    "ConfigError",
+    "DependencyError",
+    "DuplicateService",
+    "GlobError",
+    "IllegalTransition",
+    "JaseciLikeError",
+    "MemoryHook",
+    "MetaService",
+    "PluginError",
+    "Registry",
+    "Runtime",
+    "ServiceConfig",
+    "ServiceNotFound",
+    "ServiceStartError",
+    "ServiceState",
+    "hookimpl",
+]

@@ -1,0 +1,258 @@
+"""The ``jaseci-like`` command line: a thin shell over :class:`jaseci_like.Runtime`.
+
+Exit codes: 0 success, 1 unexpected error, 2 usage, 3 configuration error,
+4 plugin or registry error, 5 a service failed to start, 6 stop timed out.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import click
+
+from jaseci_like.cli.output import echo_table, setup_logging
+from jaseci_like.config.secrets import mask, mask_url
+from jaseci_like.config_api import ConfigApi, nest
+from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
+from jaseci_like.runtime import Runtime
+
+EXIT_STOP_TIMEOUT = 6
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def runtime_options(func: F) -> F:
+    """``--config`` and ``--profile``, shared by every command that loads the runtime."""
+    func = click.option(
+        "--profile",
+        metavar="NAME",
+        help="Profile layered above the packaged defaults (env JASECI_LIKE_PROFILE).",
+    )(func)
+    func = click.option(
+        "--config",
+        "config_file",
+        metavar="FILE",
+        help="YAML config file (env JASECI_LIKE_CONFIG).",
+    )(func)
+    return func
+
+
+def load_runtime(config_file: str | None, profile: str | None) -> Runtime:
+    return Runtime(config_file=config_file, profile=profile)
+
+
+def handle_errors(func: F) -> F:
+    """Turn runtime errors into one clear line and an exit code; never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except JaseciLikeError as exc:
+            click.echo(f"error: {mask_url(str(exc))}", err=True)
+            sys.exit(exc.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="warning",
+    show_default=True,
+)
+@click.version_option(package_name="jaseci-like")
+def cli(log_level: str) -> None:
+    """A plugin-based service container runtime."""
+    setup_logging(log_level)
+
+
+@cli.command()
+@runtime_options
+@handle_errors
+def up(config_file: str | None, profile: str | None) -> None:
+    """Start every enabled service and serve until SIGINT or SIGTERM."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    runtime = load_runtime(config_file, profile)
+    try:
+        runtime.start()
+    except ServiceStartError:
+        _print_status(runtime)
+        runtime.stop()
+        raise
+    _print_status(runtime)
+    running = sum(1 for s in runtime.services() if s.is_running())
+    click.echo(f"ready: {running} service(s) running; stop with Ctrl-C or SIGTERM")
+    sys.stdout.flush()
+    stop.wait()
+    began = time.monotonic()
+    left = runtime.stop()
+    took = time.monotonic() - began
+    if left:
+        names = ", ".join(s.service_name() for s in left)
+        click.echo(f"error: not stopped within {took:.2f}s: {names}", err=True)
+        sys.exit(EXIT_STOP_TIMEOUT)
+    click.echo(f"stopped in {took:.2f}s")
+
+
+def _print_status(runtime: Runtime) -> None:
+    rows = [
+        [
+            s.name,
+            "yes" if s.enabled else "no",
+            s.state,
+            {None: "-", True: "ok", False: "FAIL"}[s.healthy],
+            s.error or "",
+        ]
+        for s in runtime.status()
+    ]
+    echo_table(["SERVICE", "ENABLED", "STATE", "HEALTH", "ERROR"], rows)
+
+
+@cli.command()
+@runtime_options
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@handle_errors
+def status(config_file: str | None, profile: str | None, as_json: bool) -> None:
+    """Start the services briefly, check their health, print a table."""
+    runtime = load_runtime(config_file, profile)
+    try:
+        runtime.start(strict=False)
+        if as_json:
+            click.echo(json.dumps([s.__dict__ for s in runtime.status()], indent=2))
+        else:
+            _print_status(runtime)
+        bad = bool(runtime.failed_services()) or any(s.healthy is False for s in runtime.status())
+    finally:
+        runtime.stop()
+    if bad:
+        sys.exit(ServiceStartError.exit_code)
+
+
+@cli.group("config")
+def config_group() -> None:
+    """Show, read and change service configuration."""
+
+
+def _split_key(key: str) -> tuple[str, list[str]]:
+    service, _, rest = key.partition(".")
+    if not service or not rest or "" in rest.split("."):
+        raise ConfigError(f"key {key!r}: expected SERVICE.KEY, for example redis.port")
+    return service, rest.split(".")
+
+
+@config_group.command("show")
+@runtime_options
+@click.argument("services", nargs=-1)
+@click.option("--origin", is_flag=True, help="Say which layer each value came from.")
+@handle_errors
+def config_show(
+    config_file: str | None, profile: str | None, services: tuple[str, ...], origin: bool
+) -> None:
+    """Print the effective config of SERVICES (all by default), secrets masked."""
+    runtime = load_runtime(config_file, profile)
+    api = ConfigApi(runtime.hook)
+    names = list(services) or sorted(runtime.meta.service_names())
+    rows = []
+    for name in names:
+        resolved = api.resolve(name)
+        effective = api.config_get(name)
+        section = api.service_class(name).service_name()
+        for key in sorted(effective):
+            value = effective[key]
+            path = (key,)
+            shown = json.dumps(mask(value, key), default=str)
+            row = [f"{section}.{key}", shown]
+            if origin:
+                row.append(resolved.origin_of(path) if key in resolved.values else "schema default")
+            rows.append(row)
+    echo_table(["KEY", "VALUE", "ORIGIN"] if origin else ["KEY", "VALUE"], rows)
+
+
+@config_group.command("get")
+@runtime_options
+@click.argument("key")
+@handle_errors
+def config_get(config_file: str | None, profile: str | None, key: str) -> None:
+    """Print one effective value (SERVICE.KEY), secrets masked."""
+    service, path = _split_key(key)
+    runtime = load_runtime(config_file, profile)
+    value: Any = ConfigApi(runtime.hook).config_get(service)
+    for part in path:
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"key {key!r}: no such key")
+        value = value[part]
+    click.echo(json.dumps(mask(value, path[-1]), default=str))
+
+
+@config_group.command("set")
+@runtime_options
+@click.argument("key")
+@click.argument("value")
+@handle_errors
+def config_set(config_file: str | None, profile: str | None, key: str, value: str) -> None:
+    """Store SERVICE.KEY = VALUE after validating it (JSON for lists and mappings)."""
+    service, path = _split_key(key)
+    parsed: Any = value
+    if value.lstrip()[:1] in ("[", "{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{key} = {mask(value, path[-1])!r}: not valid JSON ({exc.msg})"
+            ) from None
+    runtime = load_runtime(config_file, profile)
+    ConfigApi(runtime.hook).config_set(service, nest(path, parsed))
+    where = type(runtime.hook).__name__
+    click.echo(f"{key} stored ({where})")
+    if where == "MemoryHook":
+        click.echo(
+            "note: this runtime keeps config in memory only; the value is lost when this "
+            "command exits. Enable a durable store (the db service) to keep it.",
+            err=True,
+        )
+
+
+@cli.command()
+@runtime_options
+@handle_errors
+def plugins(config_file: str | None, profile: str | None) -> None:
+    """List discovered plugins, what they provide, and why any did not load."""
+    runtime = load_runtime(config_file, profile)
+    rows = [
+        [i.name, i.status, ",".join(i.services) or "-", i.source, i.error or ""]
+        for i in runtime.plugins.infos.values()
+    ]
+    echo_table(["PLUGIN", "STATUS", "SERVICES", "SOURCE", "ERROR"], rows)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        commands = Runtime.command_plugins()
+    except JaseciLikeError:
+        commands = None
+    if commands is not None:
+        commands.add_commands(cli)
+    try:
+        cli.main(standalone_mode=True)
+    except SystemExit:
+        raise
+    except Exception as exc:  # last resort: one line, no traceback, exit 1
+        logging.getLogger(__name__).debug("unexpected error", exc_info=True)
+        click.echo(f"internal error: {mask_url(f'{type(exc).__name__}: {exc}')}", err=True)
+        sys.exit(1)

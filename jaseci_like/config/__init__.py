@@ -1,0 +1,1 @@
+"""Layered configuration: sources, precedence, schemas and secret masking."""

@@ -1,0 +1,203 @@
+"""Layered configuration: which source wins, and where each value came from.
+
+Lowest first: a service's packaged defaults, the chosen profile, the user's file,
+values stored with ``config_set``, and the environment.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from jaseci_like.config.secrets import mask
+from jaseci_like.config.sources import EnvSource, Source, YamlFileSource
+from jaseci_like.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+Path_ = tuple[str, ...]
+
+DEFAULTS = "default"
+STORED = "stored"
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The merged (not yet validated) values of one section, with their origins."""
+
+    section: str
+    values: dict[str, Any]
+    origins: dict[Path_, str] = field(default_factory=dict)
+
+    def origin_of(self, path: Iterable[str]) -> str:
+        """Origin of the value at ``path`` (or of the nearest mapping holding it)."""
+        key = tuple(path)
+        for n in range(len(key), 0, -1):
+            found = self.origins.get(key[:n])
+            if found is not None:
+                return found
+        # A key below a path that only deeper leaves name: any leaf under it.
+        for leaf, origin in self.origins.items():
+            if leaf[: len(key)] == key:
+                return origin
+        return DEFAULTS
+
+    def leaves(self) -> list[tuple[Path_, Any, str]]:
+        """Every leaf value as (path, value, origin), in a stable order."""
+        out: list[tuple[Path_, Any, str]] = []
+        _walk(self.values, (), out, self)
+        return out
+
+
+def _walk(doc: Mapping[str, Any], prefix: Path_, out: list[Any], res: Resolved) -> None:
+    for key in sorted(doc):
+        value = doc[key]
+        path = (*prefix, key)
+        if isinstance(value, Mapping) and value:
+            _walk(value, path, out, res)
+        else:
+            out.append((path, value, res.origin_of(path)))
+
+
+def _merge(
+    into: dict[str, Any],
+    layer: Mapping[str, Any],
+    prefix: Path_,
+    origins: dict[Path_, str],
+    source: Source | None,
+    section: str,
+    label: str,
+) -> None:
+    for key, value in layer.items():
+        path = (*prefix, str(key))
+        current = into.get(key)
+        if isinstance(value, Mapping) and isinstance(current, dict):
+            _merge(current, value, path, origins, source, section, label)
+            continue
+        into[key] = _copy(value)
+        for known in [p for p in origins if p[: len(path)] == path]:
+            del origins[known]
+        origins[path] = source.origin(section, path) if source is not None else label
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _diff(stored: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of ``stored`` that differs from ``defaults`` (leaf by leaf)."""
+    out: dict[str, Any] = {}
+    for key, value in stored.items():
+        base = defaults.get(key, _MISSING)
+        if isinstance(value, Mapping) and isinstance(base, Mapping):
+            inner = _diff(value, base)
+            if inner:
+                out[key] = inner
+        elif value != base:
+            out[key] = value
+    return out
+
+
+_MISSING = object()
+
+
+class ConfigLayers:
+    """The sources of configuration of one runtime, in precedence order."""
+
+    def __init__(
+        self,
+        *,
+        file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        profile: tuple[str, Path] | None = None,
+    ) -> None:
+        self.file = YamlFileSource("file", file) if file is not None else None
+        self.env = EnvSource(environ)
+        self.profile_name = profile[0] if profile else None
+        self.profile = YamlFileSource(f"profile {profile[0]}", profile[1]) if profile else None
+
+    def with_profile(self, name: str, path: Path) -> ConfigLayers:
+        """A copy with the profile layer set (profiles come from plugins)."""
+        twin = ConfigLayers.__new__(ConfigLayers)
+        twin.__dict__.update(self.__dict__)
+        twin.profile_name = name
+        twin.profile = YamlFileSource(f"profile {name}", path)
+        return twin
+
+    def _below_store(self) -> list[Source]:
+        return [s for s in (self.profile, self.file) if s is not None]
+
+    def sources(self) -> list[Source]:
+        """Every source other than defaults and the store, lowest first."""
+        return [*self._below_store(), self.env]
+
+    def section_names(self) -> set[str]:
+        """Every section some source mentions."""
+        return {name for source in self.sources() for name in source.section_names()}
+
+    def raw(self, section: str) -> dict[str, Any]:
+        """The merged values of a section from profile, file and environment only."""
+        return self.resolve(section, {}, None).values
+
+    def resolve(
+        self,
+        section: str,
+        defaults: Mapping[str, Any],
+        stored: Mapping[str, Any] | None,
+        known_keys: Iterable[str] | None = None,
+        stored_label: str = STORED,
+    ) -> Resolved:
+        """Merge every layer of ``section``; ``stored`` counts where it differs from defaults.
+
+        Stored keys that the schema no longer knows (left by an older release) are
+        ignored with a warning rather than breaking the service.
+        """
+        values: dict[str, Any] = {}
+        origins: dict[Path_, str] = {}
+        _merge(values, defaults, (), origins, None, section, DEFAULTS)
+        for source in self._below_store():
+            _merge(values, source.section(section), (), origins, source, section, source.label)
+        if stored:
+            overrides = _diff(stored, defaults)
+            if known_keys is not None:
+                known = set(known_keys)
+                for key in [k for k in overrides if k not in known]:
+                    log.warning("%s: ignoring stored key %r, no longer in its schema", section, key)
+                    del overrides[key]
+            _merge(values, overrides, (), origins, None, section, stored_label)
+        _merge(values, self.env.section(section), (), origins, self.env, section, "env")
+        return Resolved(section, values, origins)
+
+
+def validate(schema: type[BaseModel], resolved: Resolved) -> BaseModel:
+    """Validate ``resolved`` with ``schema``; every problem names key, value and layer."""
+    try:
+        return schema.model_validate(resolved.values)
+    except ValidationError as exc:
+        raise ConfigError(describe_errors(exc, resolved)) from None
+
+
+def describe_errors(exc: ValidationError, resolved: Resolved) -> list[str]:
+    problems = []
+    for err in exc.errors(include_url=False):
+        path = tuple(str(p) for p in err["loc"])
+        dotted = ".".join((resolved.section, *path))
+        if err["type"] == "missing":
+            problems.append(f"{dotted}: required, but no layer sets it")
+            continue
+        shown = mask(err.get("input"), path[-1] if path else "")
+        origin = resolved.origin_of(path)
+        if err["type"] == "extra_forbidden":
+            problems.append(f"{dotted} = {shown!r} (from {origin}): unknown key")
+        else:
+            problems.append(f"{dotted} = {shown!r} (from {origin}): {err['msg']}")
+    return problems

@@ -1,0 +1,107 @@
+"""ConfigApi: read and change stored service configuration safely.
+
+Every change is validated against the service's schema with all layers applied
+before anything is stored; an invalid change stores nothing anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jaseci_like.config.layers import Resolved, validate
+from jaseci_like.errors import ConfigError
+from jaseci_like.hooks.memory import MemoryHook, section_of
+from jaseci_like.service import CommonService
+
+SET_LABEL = "config_set"
+
+
+def deep_merge(base: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``change`` applied key by key (nested mappings merged, not replaced)."""
+    out = dict(base)
+    for key, value in change.items():
+        current = out.get(key)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            out[key] = deep_merge(current, value)
+        else:
+            out[key] = value
+    return out
+
+
+def nest(path: list[str], value: Any) -> dict[str, Any]:
+    """``["a", "b"], 1`` -> ``{"a": {"b": 1}}``."""
+    doc: Any = value
+    for part in reversed(path):
+        doc = {part: doc}
+    assert isinstance(doc, dict)
+    return doc
+
+
+class ConfigApi:
+    """Config of the services registered on ``hook.meta``, by glob name or service name."""
+
+    def __init__(self, hook: MemoryHook) -> None:
+        if hook.meta is None:
+            raise ValueError("ConfigApi needs a hook attached to a MetaService (hook.meta)")
+        self.hook = hook
+        self.meta = hook.meta
+
+    def service_class(self, name: str) -> type[CommonService]:
+        """The service whose config glob (``REDIS_CONFIG``) or name (``redis``) is ``name``."""
+        for service in self.meta.service_names():
+            cls = self.meta.builder(service)
+            if name in (cls.config_glob(), service):
+                return cls
+        raise ConfigError(
+            f"unknown config name {name!r} (known: {', '.join(self.config_list()) or 'none'})"
+        )
+
+    def config_list(self) -> list[str]:
+        """The config glob names of every registered service."""
+        return sorted(self.meta.builder(n).config_glob() for n in self.meta.service_names())
+
+    def resolve(self, name: str) -> Resolved:
+        """Every layer of ``name`` merged, with origins (not validated)."""
+        cls = self.service_class(name)
+        return self.hook.resolve_config(
+            cls.config_glob(), cls.default_config, cls.config_schema.model_fields
+        )
+
+    def config_get(self, name: str) -> dict[str, Any]:
+        """The validated effective config of ``name`` (``enabled`` and ``quiet`` included)."""
+        cls = self.service_class(name)
+        return validate(cls.config_schema, self.resolve(name)).model_dump()
+
+    def config_set(self, name: str, value: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge ``value`` into the stored config of ``name``, validated first.
+
+        Returns the new effective config. Raises :class:`ConfigError` (naming key,
+        value and layer) and stores nothing when the result would be invalid.
+        """
+        cls = self.service_class(name)
+        glob = cls.config_glob()
+        if not isinstance(value, Mapping):
+            raise ConfigError(
+                f"config_set {glob}: value must be a mapping of keys, not {type(value).__name__}"
+            )
+        stored = self.hook.stored_glob(glob) or dict(cls.default_config)
+        candidate = deep_merge(stored, value)
+        # Keys the caller gives are checked strictly (no `known_keys` leniency).
+        resolved = self.hook.layers.resolve(
+            section_of(glob), cls.default_config, value, stored_label=SET_LABEL
+        )
+        validate(cls.config_schema, resolved)
+        full = self.hook.layers.resolve(
+            section_of(glob), cls.default_config, candidate, cls.config_schema.model_fields
+        )
+        effective = validate(cls.config_schema, full).model_dump()
+        self.hook.save_glob(glob, candidate)
+        self.hook.commit()
+        return effective
+
+    def config_refresh(self, name: str) -> CommonService:
+        """Reset the background instance of the service so it runs with its new config."""
+        cls = self.service_class(name)
+        service = self.meta.get_service(cls.service_name(), self.hook)
+        return service.reset(self.hook)

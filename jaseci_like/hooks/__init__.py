@@ -1,0 +1,1 @@
+"""Hooks: where configuration globs are kept (memory, Redis, SQL)."""

@@ -1,0 +1,279 @@
+"""MetaService: the registry of service builders, background instances and contexts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from jaseci_like.errors import DependencyError, DuplicateService, ServiceNotFound
+from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.service import CommonService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Registry:
+    """What a group of ``MetaService`` handles share: builders, instances, contexts."""
+
+    builders: dict[str, type[CommonService]] = field(default_factory=dict)
+    background: dict[str, CommonService] = field(default_factory=dict)
+    contexts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    #: One lock per service name, so building one service never waits on another.
+    build_locks: dict[str, threading.RLock] = field(default_factory=dict)
+    #: Names in the order their background instances were built (stop runs it backwards).
+    order: list[str] = field(default_factory=list)
+
+
+_SHARED = Registry()
+_building = threading.local()
+
+
+class MetaService:
+    """Builds and keeps services. Every ``MetaService()`` shares one registry (the seed's
+    process-wide handler); ``MetaService(Registry())`` or :meth:`isolated` gives its own.
+
+    >>> meta = MetaService.isolated()
+    >>> meta.add_service_builder("svc", CommonService)
+    >>> meta.get_service("svc") is meta.get_service("svc")
+    True
+    """
+
+    def __init__(self, context: Registry | None = None) -> None:
+        self.registry = _SHARED if context is None else context
+        # Bound here so the warm path of get_service is one dict lookup.
+        self._background = self.registry.background
+
+    @classmethod
+    def isolated(cls) -> MetaService:
+        """A registry of its own, for tests and for two runtimes in one process."""
+        return cls(Registry())
+
+    # -- contexts ----------------------------------------------------------------
+    def add_context(self, name: str, cls: type[Any], *args: Any, **kwargs: Any) -> None:
+        """Remember how to build context ``name`` (e.g. ``"hook"``); replaces an earlier one."""
+        with self.registry.lock:
+            self.registry.contexts[name] = {"class": cls, "args": args, "kwargs": kwargs}
+
+    def get_context(self, name: str) -> dict[str, Any]:
+        """``{"class": cls, "args": args, "kwargs": kwargs}`` of context ``name``."""
+        try:
+            return self.registry.contexts[name]
+        except KeyError:
+            raise ServiceNotFound(
+                f"no context named {name!r} (known: {', '.join(self.registry.contexts) or 'none'})"
+            ) from None
+
+    def build_context(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """An instance of context ``name``; given arguments replace the stored ones."""
+        ctx = self.get_context(name)
+        return ctx["class"](*(args or ctx["args"]), **{**ctx["kwargs"], **kwargs})
+
+    # -- builders ------------------------------------------------------------------
+    def add_service_builder(self, name: str, cls: type[CommonService]) -> None:
+        """Register ``cls`` under ``name``; a second builder for one name is refused."""
+        with self.registry.lock:
+            current = self.registry.builders.get(name)
+            if current is not None:
+                raise DuplicateService(
+                    f"service {name!r} is already provided by {current.__module__}."
+                    f"{current.__qualname__}; refusing {cls.__module__}.{cls.__qualname__}"
+                )
+            self.registry.builders[name] = cls
+
+    def has_service_builder(self, name: str) -> bool:
+        return name in self.registry.builders
+
+    def service_names(self) -> list[str]:
+        return list(self.registry.builders)
+
+    def builder(self, name: str) -> type[CommonService]:
+        try:
+            return self.registry.builders[name]
+        except KeyError:
+            known = ", ".join(sorted(self.registry.builders)) or "none"
+            raise ServiceNotFound(f"no service named {name!r} (known: {known})") from None
+
+    # -- instances -------------------------------------------------------------------
+    def build_service(
+        self, name: str, background: bool, *args: Any, **kwargs: Any
+    ) -> CommonService:
+        """Build service ``name`` with ``args`` and start it (``start`` never raises).
+
+        ``background=True`` keeps it as the process-wide instance, stopping any
+        instance it replaces; ``False`` gives a disposable one the caller owns.
+        """
+        cls = self.builder(name)
+        stack: list[str] = getattr(_building, "stack", None) or []
+        if name in stack:
+            cycle = " -> ".join([*stack[stack.index(name) :], name])
+            raise DependencyError(f"dependency cycle: {cycle}")
+        _building.stack = [*stack, name]
+        try:
+            service = cls(*args, **kwargs)
+            if background:
+                self._keep(name, service)
+            service.start()
+        finally:
+            _building.stack = stack
+        return service
+
+    def _keep(self, name: str, service: CommonService) -> None:
+        with self.registry.lock:
+            old = self.registry.background.get(name)
+            self.registry.background[name] = service
+            if name in self.registry.order:
+                self.registry.order.remove(name)
+            self.registry.order.append(name)
+        if old is not None and old is not service:
+            old.stop()
+
+    def get_service(self, name: str, *args: Any, **kwargs: Any) -> CommonService:
+        """The background instance of ``name``, built on first use, exactly once."""
+        try:
+            return self._background[name]
+        except KeyError:
+            return self._build_once(name, args, kwargs)
+
+    def _build_once(self, name: str, args: Any, kwargs: Any) -> CommonService:
+        with self.registry.lock:
+            lock = self.registry.build_locks.setdefault(name, threading.RLock())
+        with lock:
+            found = self._background.get(name)
+            if found is not None:
+                return found
+            return self.build_service(name, True, *args, **kwargs)
+
+    def stop_all(self, timeout: float = 5.0) -> list[CommonService]:
+        """Stop every background service, dependents first, within ``timeout`` in all.
+
+        Returns the services that are not STOPPED afterwards (failed or too slow).
+        """
+        deadline = time.monotonic() + timeout
+        with self.registry.lock:
+            names = list(reversed(self.registry.order))
+        left = []
+        for name in names:
+            service = self._background.get(name)
+            if service is None:
+                continue
+            service.stop(timeout=max(0.0, deadline - time.monotonic()))
+            if service.daemon_names():
+                left.append(service)
+        return left
+
+    def clear(self, timeout: float = 5.0) -> None:
+        """Stop every background service and forget them (builders stay)."""
+        self.stop_all(timeout)
+        with self.registry.lock:
+            self.registry.background.clear()
+            self.registry.order.clear()
+
+    # -- hook ---------------------------------------------------------------------------
+    def build_hook(self, *args: Any, start: bool = True, **kwargs: Any) -> MemoryHook:
+        """The ``hook`` context built, ``hook.meta`` set, every service attached.
+
+        Services start in dependency order; independent ones start concurrently.
+        """
+        if "hook" in self.registry.contexts:
+            hook = self.build_context("hook", *args, **kwargs)
+        else:
+            hook = MemoryHook(*args, **kwargs)
+        if not isinstance(hook, MemoryHook):
+            raise TypeError(f"the hook context built {type(hook).__name__}, not a MemoryHook")
+        hook.meta = self
+        if start:
+            self.start_services(hook)
+        return hook
+
+    def start_services(self, hook: MemoryHook, names: Iterable[str] | None = None) -> None:
+        """Build and start ``names`` (default: all) in dependency order onto ``hook``."""
+        levels = self.start_levels(names)
+        for level in levels:
+            self._start_level(hook, level)
+
+    def _start_level(self, hook: MemoryHook, level: Sequence[str]) -> None:
+        def one(name: str) -> None:
+            hook.services[name] = self.get_service(name, hook)
+
+        if len(level) == 1 or not any(self._slow_start(n) for n in level):
+            for name in level:
+                one(name)
+            return
+        errors: list[BaseException] = []
+
+        def guarded(name: str) -> None:
+            try:
+                one(name)
+            except BaseException as exc:  # re-raised in the caller's thread below
+                errors.append(exc)
+
+        threads = [
+            threading.Thread(target=guarded, args=(n,), name=f"start:{n}", daemon=True)
+            for n in level
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def _slow_start(self, name: str) -> bool:
+        # Services that wait on a server at start say so; only those are worth a thread.
+        return self.builder(name).start_blocks
+
+    def start_levels(self, names: Iterable[str] | None = None) -> list[list[str]]:
+        """Topological levels of ``names`` and what they need: each level needs only
+        earlier ones. A cycle or a dependency nobody provides is a DependencyError."""
+        wanted = list(self.registry.builders) if names is None else list(names)
+        needs: dict[str, tuple[str, ...]] = {}
+        todo = list(wanted)
+        while todo:
+            name = todo.pop()
+            if name in needs:
+                continue
+            cls = self.builder(name)
+            for dep in cls.requires:
+                if dep not in self.registry.builders:
+                    raise DependencyError(
+                        f"service {name!r} needs {dep!r}, which no plugin provides"
+                    )
+                todo.append(dep)
+            needs[name] = cls.requires
+        # Kahn's algorithm, one level at a time.
+        waiting = {name: len(set(deps)) for name, deps in needs.items()}
+        dependents: dict[str, list[str]] = {name: [] for name in needs}
+        for name, deps in needs.items():
+            for dep in set(deps):
+                dependents[dep].append(name)
+        level = [name for name, count in waiting.items() if count == 0]
+        levels: list[list[str]] = []
+        while level:
+            levels.append(level)
+            following = []
+            for name in level:
+                for user in dependents[name]:
+                    waiting[user] -= 1
+                    if waiting[user] == 0:
+                        following.append(user)
+            level = following
+        if sum(len(lv) for lv in levels) < len(needs):
+            raise DependencyError(f"dependency cycle: {_find_cycle(needs, levels)}")
+        return levels
+
+
+def _find_cycle(needs: dict[str, tuple[str, ...]], levels: list[list[str]]) -> str:
+    """One cycle among the services Kahn's algorithm could not place, as ``a -> b -> a``."""
+    placed = {name for level in levels for name in level}
+    node = min(name for name in needs if name not in placed)
+    path: list[str] = []
+    while node not in path:
+        path.append(node)
+        node = min(dep for dep in needs[node] if dep not in placed)
+    return " -> ".join([*path[path.index(node) :], node])

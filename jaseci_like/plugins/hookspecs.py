@@ -1,0 +1,45 @@
+"""What a plugin may implement. Mark implementations with ``jaseci_like.hookimpl``.
+
+A plugin is a module (or object) named by an entry point in the ``jaseci_like``
+group of its distribution::
+
+    [project.entry-points.jaseci_like]
+    stripe = "stripe_plugin.plugin"
+
+and implements any of the hooks below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+
+    from jaseci_like.service import CommonService
+
+PROJECT = "jaseci_like"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def jaseci_like_services() -> list[type[CommonService]]:  # type: ignore[empty-body]
+    """The service classes this plugin provides.
+
+    Each class carries its registry ``name``, ``config_schema``, ``default_config``,
+    ``kube_manifest`` and ``requires``; they are checked when the plugin loads.
+    """
+
+
+@hookspec
+def jaseci_like_profiles() -> dict[str, Path]:  # type: ignore[empty-body]
+    """Named profiles: YAML files of service sections layered above the defaults."""
+
+
+@hookspec
+def jaseci_like_commands(cli: click.Group) -> None:
+    """Add commands to the ``jaseci-like`` command line (``cli.add_command(...)``)."""

@@ -1,0 +1,237 @@
+"""Runtime: plugins, layered config, a registry and a hook, put together and run.
+
+The command line is a thin shell over this class; a host application embeds it::
+
+    runtime = Runtime(config_file="app.yaml")
+    runtime.start()
+    ...
+    runtime.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jaseci_like.config.layers import ConfigLayers, validate
+from jaseci_like.config.secrets import mask_url
+from jaseci_like.errors import ConfigError, DuplicateService, JaseciLikeError, ServiceStartError
+from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.meta import MetaService
+from jaseci_like.plugins.manager import Plugins
+from jaseci_like.service import CommonService
+
+log = logging.getLogger(__name__)
+
+CONFIG_ENV = "JASECI_LIKE_CONFIG"
+PROFILE_ENV = "JASECI_LIKE_PROFILE"
+#: Sections of the config file that configure the runtime, not a service.
+RESERVED_SECTIONS = frozenset({"plugins", "runtime"})
+
+
+def _names(value: Any) -> Any:
+    # "a, b" from an environment variable reads as a list of names.
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class PluginsConfig(BaseModel):
+    """``plugins:`` section: which entry-point plugins may load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    allow: list[str] | None = None
+    deny: list[str] = Field(default_factory=list)
+
+    _split = field_validator("allow", "deny", mode="before")(_names)
+
+
+class RuntimeConfig(BaseModel):
+    """``runtime:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: Seconds that stopping every service may take in all (SIGINT / SIGTERM).
+    stop_timeout: float = Field(default=1.5, gt=0, le=60)
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One row of ``status``: nothing secret in it."""
+
+    name: str
+    enabled: bool
+    state: str
+    healthy: bool | None
+    error: str | None
+    daemons: tuple[str, ...]
+
+
+def describe_error(exc: BaseException | None) -> str | None:
+    """A one-line, secret-free description of ``exc``."""
+    if exc is None:
+        return None
+    text = str(exc) if isinstance(exc, JaseciLikeError) else f"{type(exc).__name__}: {exc}"
+    return mask_url(text)
+
+
+def _admitted_plugins(layers: ConfigLayers, discover: bool = True) -> Plugins:
+    config = validate(PluginsConfig, layers.resolve("plugins", {}, None))
+    assert isinstance(config, PluginsConfig)
+    plugins = Plugins(config.allow, config.deny)
+    if discover:
+        plugins.discover()
+    return plugins
+
+
+class Runtime:
+    """Plugins discovered, config layered and validated, services registered.
+
+    Nothing starts until :meth:`start`; every configuration problem of every
+    service is found first and raised as one :class:`ConfigError`.
+    """
+
+    def __init__(
+        self,
+        *,
+        config_file: str | Path | None = None,
+        profile: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        meta: MetaService | None = None,
+        discover: bool = True,
+        plugins: Mapping[str, object] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        file = config_file if config_file is not None else env.get(CONFIG_ENV) or None
+        self.layers = ConfigLayers(file=Path(file) if file else None, environ=env)
+        self.plugins = _admitted_plugins(self.layers, discover)
+        for name, plugin in (plugins or {}).items():
+            self.plugins.register(name, plugin)
+        self.profile = profile if profile is not None else env.get(PROFILE_ENV) or None
+        if self.profile:
+            known = self.plugins.profiles()
+            if self.profile not in known:
+                raise ConfigError(
+                    f"unknown profile {self.profile!r} "
+                    f"(known: {', '.join(sorted(known)) or 'none'})"
+                )
+            self.layers = self.layers.with_profile(self.profile, known[self.profile])
+        settings = validate(RuntimeConfig, self.layers.resolve("runtime", {}, None))
+        assert isinstance(settings, RuntimeConfig)
+        self.settings = settings
+        self.meta = meta if meta is not None else MetaService()
+        self._register_services()
+        self.hook = self._make_hook()
+        self.check_config()
+
+    @staticmethod
+    def command_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
+        """The plugins the environment admits, loaded for their command-line commands."""
+        env = os.environ if environ is None else environ
+        file = env.get(CONFIG_ENV) or None
+        return _admitted_plugins(ConfigLayers(file=Path(file) if file else None, environ=env))
+
+    def _register_services(self) -> None:
+        for info, cls in self.plugins.services():
+            name = cls.service_name()
+            current = self.meta.registry.builders.get(name)
+            if current is cls:
+                continue  # the same plugin loaded twice in one process
+            try:
+                self.meta.add_service_builder(name, cls)
+            except DuplicateService as exc:
+                self.plugins._broken(info, exc)
+
+    def _make_hook(self) -> MemoryHook:
+        if "hook" in self.meta.registry.contexts:
+            hook = self.meta.build_context("hook", self.layers)
+        else:
+            hook = MemoryHook(self.layers)
+        assert isinstance(hook, MemoryHook)
+        hook.meta = self.meta
+        return hook
+
+    def check_config(self) -> None:
+        """Validate every section of every layer for every service; raise all problems at once."""
+        problems: list[str] = []
+        known = set(self.meta.service_names())
+        for section in sorted(self.layers.section_names() - known - RESERVED_SECTIONS):
+            where = "; ".join(
+                s.where(section) for s in self.layers.sources() if section in s.section_names()
+            )
+            problems.append(
+                f"section {section!r} (from {where}): no service of that name "
+                f"(known: {', '.join(sorted(known)) or 'none'})"
+            )
+        for name in sorted(known):
+            cls = self.meta.builder(name)
+            try:
+                resolved = self.hook.resolve_config(
+                    cls.config_glob(), cls.default_config, cls.config_schema.model_fields
+                )
+                validate(cls.config_schema, resolved)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise ConfigError(problems)
+
+    # -- lifecycle -----------------------------------------------------------------
+    def start(self, strict: bool = True) -> MemoryHook:
+        """Start every service in dependency order.
+
+        ``strict``: raise :class:`ServiceStartError` if an enabled one did not run.
+        """
+        self.meta.start_services(self.hook)
+        failed = self.failed_services()
+        if failed and strict:
+            lines = [
+                f"{s.service_name()}: {describe_error(s.error) or s.state.name}" for s in failed
+            ]
+            raise ServiceStartError("services did not start:\n  " + "\n  ".join(lines))
+        return self.hook
+
+    def services(self) -> list[CommonService]:
+        return list(self.hook.services.values())
+
+    def failed_services(self) -> list[CommonService]:
+        """Enabled services that are not running."""
+        return [s for s in self.hook.services.values() if s.enabled and not s.is_running()]
+
+    def stop(self, timeout: float | None = None) -> list[CommonService]:
+        """Stop everything in reverse start order; returns services with daemons left."""
+        budget = self.settings.stop_timeout if timeout is None else timeout
+        started = time.monotonic()
+        left = self.meta.stop_all(budget)
+        log.info("stopped in %.3fs", time.monotonic() - started)
+        return left
+
+    def status(self) -> list[ServiceStatus]:
+        rows = []
+        for name in self.meta.service_names():
+            service = self.hook.services.get(name) or self.meta.registry.background.get(name)
+            if service is None:
+                continue
+            healthy: bool | None = None
+            error = describe_error(service.error)
+            if service.is_running():
+                try:
+                    healthy = bool(service.health())
+                except Exception as exc:  # reported in the row, with secrets masked
+                    healthy, error = False, describe_error(exc)
+            rows.append(
+                ServiceStatus(
+                    name=name,
+                    enabled=service.enabled,
+                    state=service.state.name,
+                    healthy=healthy,
+                    error=error,
+                    daemons=tuple(service.daemon_names()),
+                )
+            )
+        return rows

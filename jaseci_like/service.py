@@ -1,0 +1,299 @@
+"""CommonService: the base of every service, and its lifecycle."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, ClassVar, Self
+
+from jaseci_like.config.layers import Resolved, validate
+from jaseci_like.config.schema import ServiceConfig
+from jaseci_like.config.secrets import mask_url
+from jaseci_like.daemons import DaemonGroup
+from jaseci_like.errors import ConfigError, DependencyError
+from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.manifests import Manifests, load_manifests
+from jaseci_like.state import ServiceState
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_S = ServiceState
+
+
+@cache
+def _manifests_of(path: Path) -> Manifests:
+    return load_manifests(path)
+
+
+class CommonService:
+    """Base of every service: settings from hooks, a lifecycle, owned daemons.
+
+    Lifecycle (``start`` never raises; failures land in ``error``)::
+
+        NOT_STARTED --start--> STARTED --run ok--> RUNNING --stop--> STOPPING --> STOPPED
+                                  |                   |                              |
+                                  | run raised        | post_run raised,             |
+                                  v                   | daemon crashed               |
+                                FAILED <--------------+                              |
+                                  |                                                  |
+                                  +--reset--> NOT_STARTED <--------reset-------------+
+
+    Subclasses set ``name`` (the registry name and config section), usually
+    ``config_schema`` and ``default_config``, and override ``run`` (set ``app``),
+    maybe ``post_run`` (spawn daemons), ``teardown`` (release ``app``) and ``health``.
+
+    >>> class Clock(CommonService):
+    ...     name = "clock"
+    ...     default_config = {"enabled": True}
+    ...     def run(self, hook=None):
+    ...         self.app = time.monotonic
+    >>> Clock().start().is_running()
+    True
+    """
+
+    #: Registry name and config section ("redis"); the config glob is ``REDIS_CONFIG``.
+    name: ClassVar[str] = ""
+    config_schema: ClassVar[type[ServiceConfig]] = ServiceConfig
+    default_config: ClassVar[Mapping[str, Any]] = MappingProxyType({})
+    #: A multi-document YAML file of Kubernetes manifests, or None.
+    kube_manifest: ClassVar[Path | None] = None
+    #: Names of the services this one needs RUNNING before it starts.
+    requires: ClassVar[tuple[str, ...]] = ()
+    #: Seconds ``stop`` may take by default.
+    stop_timeout: ClassVar[float] = 5.0
+    #: True for services whose start waits on a server; those start in parallel threads.
+    start_blocks: ClassVar[bool] = False
+
+    def __init__(self, hook: MemoryHook | None = None) -> None:
+        self.app: Any = None
+        self.enabled = False
+        self.quiet = False
+        self.state = _S.NOT_STARTED
+        self.config: Mapping[str, Any] = MappingProxyType({})
+        self.settings: ServiceConfig | None = None
+        self.kube: Manifests | None = None
+        self.error: BaseException | None = None
+        self.hook = hook
+        self._lock = threading.RLock()
+        self._daemons = DaemonGroup(self.label(), self._daemon_crashed)
+        self.build_settings(hook)
+
+    # -- identity --------------------------------------------------------------
+    @classmethod
+    def service_name(cls) -> str:
+        """``name``, or the class name without a ``Service`` suffix, lower case."""
+        return cls.name or cls.__name__.removesuffix("Service").lower()
+
+    @classmethod
+    def config_glob(cls) -> str:
+        return f"{cls.service_name().upper()}_CONFIG"
+
+    @classmethod
+    def kube_glob(cls) -> str:
+        return f"{cls.service_name().upper()}_KUBE"
+
+    @classmethod
+    def check_class(cls) -> None:
+        """Refuse a badly declared service class early (at plugin load, not first use)."""
+        name = cls.service_name()
+        if not _NAME.match(name):
+            raise TypeError(f"{cls.__qualname__}: service name {name!r} must match {_NAME.pattern}")
+        if not (
+            isinstance(cls.config_schema, type) and issubclass(cls.config_schema, ServiceConfig)
+        ):
+            raise TypeError(f"{cls.__qualname__}: config_schema must subclass ServiceConfig")
+        validate(cls.config_schema, Resolved(name, dict(cls.default_config)))
+
+    def label(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.label()} {self.service_name()!r} {self.state.name}>"
+
+    # -- settings --------------------------------------------------------------
+    def build_settings(self, hook: MemoryHook | None) -> None:
+        """Read kube manifests and config; a bad config leaves the service unstartable."""
+        source = hook if hook is not None else MemoryHook()
+        try:
+            self.kube = self.build_kube(source)
+            raw = self.build_config(source)
+            resolved = source.resolved(self.config_glob())
+            if resolved is None or resolved.values is not raw:
+                resolved = Resolved(self.service_name(), dict(raw), {})
+            settings = validate(self.config_schema, resolved)
+        except ConfigError as exc:
+            self.enabled = False
+            self.error = exc
+            if not self.quiet:
+                log.error("%s: configuration refused: %s", self.label(), exc)
+            return
+        assert isinstance(settings, ServiceConfig)
+        self.settings = settings
+        values = settings.model_dump()
+        self.enabled = bool(values.pop("enabled"))
+        self.quiet = bool(values.pop("quiet"))
+        self.config = MappingProxyType(values)
+
+    def build_config(self, hook: MemoryHook) -> dict[str, Any]:
+        """The effective config (seed: ``hook.service_glob(NAME_CONFIG, DEFAULTS)``)."""
+        resolved = hook.resolve_config(
+            self.config_glob(), self.default_config, self.config_schema.model_fields
+        )
+        return resolved.values
+
+    def build_kube(self, hook: MemoryHook) -> Manifests | None:
+        """Manifests grouped by kind, or None for a service without any."""
+        if self.kube_manifest is None:
+            return None
+        return hook.service_glob(self.kube_glob(), _manifests_of(self.kube_manifest))
+
+    # -- lifecycle -------------------------------------------------------------
+    def _move(self, target: ServiceState) -> None:
+        self.state.check_move(target, repr(self))
+        self.state = target
+
+    def is_ready(self) -> bool:
+        return self.state is _S.NOT_STARTED and self.app is None
+
+    def is_running(self) -> bool:
+        return self.state is _S.RUNNING and self.app is not None
+
+    def has_failed(self) -> bool:
+        return self.state is _S.FAILED
+
+    def start(self, hook: MemoryHook | None = None) -> Self:
+        """Run an enabled, ready service; a failure sets FAILED and ``error``, never raises."""
+        hook = hook if hook is not None else self.hook
+        with self._lock:
+            if not self.enabled or not self.is_ready():
+                if isinstance(self.error, ConfigError) and not self.quiet:
+                    log.warning("Skipping %s: configuration refused", self.label())
+                return self
+            self._move(_S.STARTED)
+            self.error = None
+            try:
+                self._require(hook)
+                self.run(hook)
+                if self.state is _S.STARTED:
+                    self._move(_S.RUNNING)
+                    self.post_run(hook)
+            except Exception as exc:  # start never raises: the error is kept in `error`
+                self._fail(exc)
+        return self
+
+    def _require(self, hook: MemoryHook | None) -> None:
+        if not self.requires:
+            return
+        meta = hook.meta if hook is not None else None
+        if meta is None:
+            raise DependencyError(
+                f"{self.label()} needs {', '.join(self.requires)}, but was started "
+                "without a hook attached to a MetaService"
+            )
+        for dep in self.requires:
+            service = meta.get_service(dep, hook)
+            if not service.is_running():
+                why = "disabled" if not service.enabled else service.state.name
+                raise DependencyError(
+                    f"{self.label()} needs service {dep!r}, which is not running ({why})"
+                )
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.state not in (_S.STARTED, _S.RUNNING):
+                return
+            self.error = exc
+            self._move(_S.FAILED)
+        if not self.quiet:
+            log.error("Skipping %s: %s", self.label(), mask_url(f"{type(exc).__name__}: {exc}"))
+        try:
+            self.failed()
+        except Exception:
+            log.exception("%s: failed() raised while cleaning up", self.label())
+
+    def _daemon_crashed(self, name: str, exc: BaseException) -> None:
+        log.error("%s: daemon %r crashed", self.label(), name)
+        self._fail(exc)
+
+    def stop(self, timeout: float | None = None) -> Self:
+        """Stop daemons and release ``app`` within ``timeout`` seconds; STOPPED after."""
+        budget = self.stop_timeout if timeout is None else timeout
+        deadline = time.monotonic() + budget
+        with self._lock:
+            if self.state is _S.RUNNING:
+                self._move(_S.STOPPING)
+                moving = True
+            elif self.state is _S.FAILED:
+                moving = False  # release what is left; the state stays FAILED
+            else:
+                return self
+            self._daemons.signal()
+        try:
+            if self.app is not None:
+                self.teardown()
+        except Exception as exc:
+            log.warning("%s: teardown raised: %s", self.label(), mask_url(str(exc)))
+        self._daemons.join(timeout=max(0.0, deadline - time.monotonic()))
+        with self._lock:
+            self.app = None
+            if moving:
+                self._move(_S.STOPPED)
+        return self
+
+    def reset(self, hook: MemoryHook | None = None, start: bool = True) -> Self:
+        """Stop if needed, re-read config, rebuild, and (by default) start again."""
+        hook = hook if hook is not None else self.hook
+        self.stop()
+        with self._lock:
+            if self.state in (_S.FAILED, _S.STOPPED):
+                self._move(_S.NOT_STARTED)
+            self.app = None
+            self.error = None
+            self.hook = hook
+            self.build_settings(hook)
+        if start:
+            self.start(hook)
+        return self
+
+    # -- daemons ---------------------------------------------------------------
+    def spawn_daemon(self, **targets: Callable[..., object]) -> list[str]:
+        """Start named daemon threads owned by this service; live names are not respawned."""
+        return self._daemons.spawn(targets)
+
+    def terminate_daemon(self, *names: str, timeout: float | None = None) -> list[str]:
+        """Stop named daemons (cooperatively); returns those still alive after ``timeout``."""
+        budget = self.stop_timeout if timeout is None else timeout
+        return self._daemons.terminate(*names, timeout=budget)
+
+    def daemon_names(self) -> list[str]:
+        return self._daemons.names()
+
+    # -- overridable -------------------------------------------------------------
+    def run(self, hook: MemoryHook | None = None) -> None:
+        """Create ``app``. Raise to fail the start."""
+
+    def post_run(self, hook: MemoryHook | None = None) -> None:
+        """Called once RUNNING: spawn daemons here."""
+
+    def failed(self) -> None:
+        """Called after the move to FAILED: release what ``run`` made."""
+        self._daemons.signal()
+        if self.app is not None:
+            try:
+                self.teardown()
+            finally:
+                self.app = None
+
+    def teardown(self) -> None:
+        """Release ``app`` (close clients, dispose engines, stop library loops)."""
+
+    def health(self) -> bool:
+        """A cheap liveness check of the wrapped resource (PING, SELECT 1, NOOP...)."""
+        return self.is_running()
