@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from jaseci_like import hookimpl
 from jaseci_like_configs import folder
+
+from jaseci_like import hookimpl
 
 
 @hookimpl

@@ -4,6 +4,7 @@
 """
 
 from jaseci_like.config.schema import ServiceConfig
+from jaseci_like.config_api import ConfigApi
 from jaseci_like.errors import (
     ConfigError,
     DependencyError,
@@ -16,6 +17,8 @@ from jaseci_like.errors import (
     ServiceStartError,
 )
 from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
+from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.meta import MetaService, Registry
 from jaseci_like.plugins.hookspecs import hookimpl
 from jaseci_like.runtime import Runtime
@@ -24,6 +27,7 @@ from jaseci_like.state import ServiceState
 
 __all__ = [
     "CommonService",
+    "ConfigApi",
     "ConfigError",
     "DependencyError",
     "DuplicateService",
@@ -32,12 +36,15 @@ __all__ = [
     "JaseciLikeError",
     "MemoryHook",
     "MetaService",
+    "OrmHook",
     "PluginError",
+    "RedisHook",
     "Registry",
     "Runtime",
     "ServiceConfig",
     "ServiceNotFound",
     "ServiceStartError",
     "ServiceState",
+    "StoreUnavailable",
     "hookimpl",
 ]

@@ -12,6 +12,7 @@ from typing import Any
 from jaseci_like.config.layers import Resolved, validate
 from jaseci_like.errors import ConfigError
 from jaseci_like.hooks.memory import MemoryHook, section_of
+from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.service import CommonService
 
 SET_LABEL = "config_set"
@@ -81,6 +82,7 @@ class ConfigApi:
         """
         cls = self.service_class(name)
         glob = cls.config_glob()
+        self._refuse_bootstrap(cls)
         if not isinstance(value, Mapping):
             raise ConfigError(
                 f"config_set {glob}: value must be a mapping of keys, not {type(value).__name__}"
@@ -100,8 +102,35 @@ class ConfigApi:
         self.hook.commit()
         return effective
 
-    def config_refresh(self, name: str) -> CommonService:
-        """Reset the background instance of the service so it runs with its new config."""
+    def _refuse_bootstrap(self, cls: type[CommonService]) -> None:
+        # The store's own services read their config before the store is open, so a
+        # value stored for them could never apply: say where to put it instead.
+        own = {getattr(self.hook, "sql_service", None), getattr(self.hook, "cache_service", None)}
+        name = cls.service_name()
+        if name in own:
+            raise ConfigError(
+                f"{cls.config_glob()}: the {name} service is configured before the config "
+                f"store opens, so its config cannot be stored; set it in the config file "
+                f"(section {name!r}) or the environment (JASECI_LIKE__{name.upper()}__<KEY>)"
+            )
+
+    def config_refresh(self, name: str, broadcast: bool = False) -> CommonService | None:
+        """Reset the service so it runs with its new config.
+
+        ``broadcast``: ask every process sharing the Redis to do the same (this one
+        included, through its listener); without Redis, only this process resets.
+        Returns the local instance when reset here and now, else None.
+        """
         cls = self.service_class(name)
-        service = self.meta.get_service(cls.service_name(), self.hook)
+        if (
+            broadcast
+            and isinstance(self.hook, RedisHook)
+            and self.hook.broadcast_refresh(cls.config_glob())
+        ):
+            return None
+        if isinstance(self.hook, RedisHook):
+            self.hook.forget(cls.config_glob())
+        service = self.meta.registry.background.get(cls.service_name())
+        if service is None:
+            return self.meta.get_service(cls.service_name(), self.hook)
         return service.reset(self.hook)

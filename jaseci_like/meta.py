@@ -11,6 +11,7 @@ from typing import Any
 
 from jaseci_like.errors import DependencyError, DuplicateService, ServiceNotFound
 from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.loop import RuntimeLoop
 from jaseci_like.service import CommonService
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,10 @@ class Registry:
     lock: threading.RLock = field(default_factory=threading.RLock)
     #: One lock per service name, so building one service never waits on another.
     build_locks: dict[str, threading.RLock] = field(default_factory=dict)
-    #: Names in the order their background instances were built (stop runs it backwards).
+    #: Names in the order their background instances started (stop runs it backwards).
     order: list[str] = field(default_factory=list)
+    #: The event loop async services share (started on first use).
+    loop: RuntimeLoop = field(default_factory=RuntimeLoop)
 
 
 _SHARED = Registry()
@@ -48,6 +51,11 @@ class MetaService:
         self.registry = _SHARED if context is None else context
         # Bound here so the warm path of get_service is one dict lookup.
         self._background = self.registry.background
+
+    @property
+    def loop(self) -> RuntimeLoop:
+        """The event loop shared by the async services of this registry."""
+        return self.registry.loop
 
     @classmethod
     def isolated(cls) -> MetaService:
@@ -119,6 +127,8 @@ class MetaService:
             if background:
                 self._keep(name, service)
             service.start()
+            if background:
+                self._started(name, service)
         finally:
             _building.stack = stack
         return service
@@ -129,9 +139,14 @@ class MetaService:
             self.registry.background[name] = service
             if name in self.registry.order:
                 self.registry.order.remove(name)
-            self.registry.order.append(name)
         if old is not None and old is not service:
             old.stop()
+
+    def _started(self, name: str, service: CommonService) -> None:
+        # Recorded once started, so a dependency its start pulled in comes first.
+        with self.registry.lock:
+            if self.registry.background.get(name) is service and name not in self.registry.order:
+                self.registry.order.append(name)
 
     def get_service(self, name: str, *args: Any, **kwargs: Any) -> CommonService:
         """The background instance of ``name``, built on first use, exactly once."""
@@ -165,6 +180,8 @@ class MetaService:
             service.stop(timeout=max(0.0, deadline - time.monotonic()))
             if service.daemon_names():
                 left.append(service)
+        # Last, once nothing async is left: the shared loop.
+        self.registry.loop.stop(max(0.1, deadline - time.monotonic()))
         return left
 
     def clear(self, timeout: float = 5.0) -> None:

@@ -22,8 +22,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jaseci_like.config.layers import ConfigLayers, validate
 from jaseci_like.config.secrets import mask_url
+from jaseci_like.config_api import ConfigApi
 from jaseci_like.errors import ConfigError, DuplicateService, JaseciLikeError, ServiceStartError
 from jaseci_like.hooks.memory import MemoryHook
+from jaseci_like.hooks.orm import OrmHook
+from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.meta import MetaService
 from jaseci_like.plugins.manager import Plugins
 from jaseci_like.service import CommonService
@@ -59,6 +62,10 @@ class RuntimeConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     #: Seconds that stopping every service may take in all (SIGINT / SIGTERM).
     stop_timeout: float = Field(default=1.5, gt=0, le=60)
+    #: The service whose engine is the durable config store (OrmHook's SQL layer).
+    sql_service: str = "db"
+    #: The service whose client is the shared config cache (RedisHook's layer).
+    cache_service: str = "redis"
 
 
 @dataclass(frozen=True)
@@ -149,12 +156,25 @@ class Runtime:
                 self.plugins._broken(info, exc)
 
     def _make_hook(self) -> MemoryHook:
+        hook: MemoryHook
         if "hook" in self.meta.registry.contexts:
             hook = self.meta.build_context("hook", self.layers)
+            if not isinstance(hook, MemoryHook):
+                raise TypeError(f"the hook context built {type(hook).__name__}, not a MemoryHook")
         else:
-            hook = MemoryHook(self.layers)
-        assert isinstance(hook, MemoryHook)
+            hook = OrmHook(
+                self.layers,
+                sql_service=self.settings.sql_service,
+                cache_service=self.settings.cache_service,
+            )
         hook.meta = self.meta
+        if isinstance(hook, RedisHook):
+            api = ConfigApi(hook)
+
+            def refresh(name: str) -> None:
+                api.config_refresh(name)
+
+            hook.on_refresh(refresh)
         return hook
 
     def check_config(self) -> None:

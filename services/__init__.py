@@ -1,0 +1,1 @@
+"""The built-in services, each a plugin registered through the ``jaseci_like`` entry points."""

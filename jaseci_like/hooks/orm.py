@@ -1,0 +1,133 @@
+"""OrmHook: a SQL table behind the Redis and memory layers, the durable copy.
+
+The SQL engine is the ``app`` of the service named ``sql_service`` (an async
+SQLAlchemy engine) while it is running; until then (while that service itself
+starts, reading its own config) the hook works as a :class:`RedisHook`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from jaseci_like.config.layers import ConfigLayers
+from jaseci_like.errors import JaseciLikeError
+from jaseci_like.hooks.redis import RedisHook
+
+if TYPE_CHECKING:
+    import redis
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from jaseci_like.loop import RuntimeLoop
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StoreUnavailable(JaseciLikeError):
+    """The durable store could not be reached; nothing was changed. Safe to retry."""
+
+    code = "store_unavailable"
+    exit_code = 7
+
+
+class OrmHook(RedisHook):
+    """Globs in memory, then Redis, then SQL (read-through; writes go SQL first)."""
+
+    def __init__(
+        self,
+        layers: ConfigLayers | None = None,
+        *,
+        sql_service: str = "db",
+        cache_service: str = "redis",
+        engine: AsyncEngine | None = None,
+        loop: RuntimeLoop | None = None,
+        client: redis.Redis | None = None,
+        prefix: str = "jaseci_like",
+    ) -> None:
+        super().__init__(layers, cache_service=cache_service, client=client, prefix=prefix)
+        self.sql_service = sql_service
+        self._engine = engine
+        self._loop = loop
+
+    def sql(self) -> tuple[AsyncEngine, RuntimeLoop] | None:
+        """The engine and loop to use now, or None while no SQL store is attached."""
+        engine, loop = self._engine, self._loop
+        if engine is None and self.meta is not None:
+            service = self.meta.registry.background.get(self.sql_service)
+            if service is not None and service.is_running():
+                engine = service.app
+        if engine is None:
+            return None
+        if loop is None:
+            if self.meta is None:
+                raise RuntimeError("OrmHook needs a loop, or a hook.meta to take it from")
+            loop = self.meta.loop
+        return engine, loop
+
+    def _run(self, what: str, make: Any) -> Any:
+        attached = self.sql()
+        if attached is None:
+            return None
+        engine, loop = attached
+        coro: Coroutine[Any, Any, Any] = make(engine)
+        try:
+            return loop.run(coro)
+        except Exception as exc:
+            if _is_transient(exc):
+                raise StoreUnavailable(
+                    f"the config store is unavailable ({what}); nothing was changed, "
+                    f"retry when the database is back: {type(exc).__name__}"
+                ) from exc
+            raise
+
+    def _load_lower(self, name: str) -> str | None:
+        from jaseci_like.hooks import glob_table
+
+        # Reached only when memory and Redis both miss: with the store down, there is
+        # nothing left to serve from, and "absent" would be a lie, so it raises.
+        return self._run("read", lambda e: glob_table.load(e, name))  # type: ignore[no-any-return]
+
+    def _store_lower(self, name: str, text: str) -> None:
+        from jaseci_like.hooks import glob_table
+
+        self._run("write", lambda e: glob_table.store(e, name, text))
+
+    def _delete_lower(self, name: str) -> None:
+        from jaseci_like.hooks import glob_table
+
+        self._run("delete", lambda e: glob_table.remove(e, name))
+
+    def _names_lower(self) -> Iterable[str] | None:
+        from jaseci_like.hooks import glob_table
+
+        return self._run("list", glob_table.names)  # type: ignore[no-any-return]
+
+    def _redis_recovered(self, client: redis.Redis) -> None:
+        """With SQL as the truth, Redis is only a cache: empty it rather than trust it."""
+        if self.sql() is None:
+            super()._redis_recovered(client)
+            return
+        log.warning("Redis is back; dropping its config cache (SQL holds the truth)")
+        client.delete(self.globs_key)
+        with self._globs_lock:
+            self._dirty.clear()
+        self.forget_all()
+        self._announce(client, {"all": True})
+
+    @property
+    def durable(self) -> bool:
+        """True when saved globs reach a SQL store."""
+        return self.sql() is not None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    """Connection lost, database locked, serialization failure: worth retrying later."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
+        return True
+    return isinstance(exc, (OSError, ConnectionError, TimeoutError))

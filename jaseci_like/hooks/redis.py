@@ -1,0 +1,305 @@
+"""RedisHook: memory in front of a Redis hash, read-through and write-through.
+
+Every process sharing the Redis learns of each change through pub/sub, so no
+memory copy stays stale; a version counter lets a process that missed messages
+(a dropped connection, a Redis restart) notice and drop its whole memory copy.
+When Redis is down the hook keeps serving from the other layers and stops
+trying Redis for ``retry_interval`` seconds at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from jaseci_like.config.layers import ConfigLayers
+from jaseci_like.hooks.memory import GlobValue, MemoryHook, to_json
+
+if TYPE_CHECKING:
+    import redis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "jaseci_like"
+
+
+class RedisHook(MemoryHook):
+    """Globs in memory, then a Redis hash ``<prefix>:globs``.
+
+    The Redis client is the ``app`` of the service named ``cache_service`` (when
+    it is running), or a client given directly.
+    """
+
+    retry_interval = 0.5
+
+    def __init__(
+        self,
+        layers: ConfigLayers | None = None,
+        *,
+        cache_service: str = "redis",
+        client: redis.Redis | None = None,
+        prefix: str = PREFIX,
+    ) -> None:
+        super().__init__(layers)
+        self.cache_service = cache_service
+        self._client = client
+        self.globs_key = f"{prefix}:globs"
+        self.version_key = f"{prefix}:globs:version"
+        self.channel = f"{prefix}:config"
+        self.sender = uuid.uuid4().hex
+        self._down_until = 0.0
+        self._was_down = False
+        #: Bumped on every invalidation of a name, so a slow read never caches
+        #: a value that was invalidated while it was being read.
+        self._generation: dict[str, int] = {}
+        self._epoch = 0
+        self._seen_version: int | None = None
+        self._refresh_handlers: list[Callable[[str], None]] = []
+        #: Names saved while Redis was unreachable; pushed to it when it returns.
+        self._dirty: set[str] = set()
+
+    # -- the Redis layer -------------------------------------------------------
+    def redis_client(self) -> redis.Redis | None:
+        """The client to use now, or None while Redis is absent or marked down."""
+        if self._down_until and time.monotonic() < self._down_until:
+            return None
+        client = self._client
+        if client is None and self.meta is not None:
+            service = self.meta.registry.background.get(self.cache_service)
+            if service is not None and service.is_running():
+                client = service.app
+        return client
+
+    def _redis(self, op: Callable[[redis.Redis], Any]) -> tuple[bool, Any]:
+        """Run ``op`` on Redis; (False, None) when Redis is absent or failed."""
+        client = self.redis_client()
+        if client is None:
+            return False, None
+        import redis as redis_lib
+
+        try:
+            result = op(client)
+        except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
+            self._redis_failed(exc)
+            return False, None
+        if self._was_down:
+            self._was_down = False
+            try:
+                self._redis_recovered(client)
+            except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
+                self._redis_failed(exc)
+        return True, result
+
+    def _redis_failed(self, exc: BaseException) -> None:
+        if not self._was_down:
+            log.warning("Redis unavailable, serving from the other layers: %s", exc)
+        self._was_down = True
+        self._down_until = time.monotonic() + self.retry_interval
+
+    def _redis_recovered(self, client: redis.Redis) -> None:
+        """Redis is back after an outage: push what was saved meanwhile, drop the rest
+        of memory (other processes may have changed it), and tell every process."""
+        log.warning("Redis is back; resynchronizing the config cache")
+        with self._globs_lock:
+            pending: dict[str | bytes | bytearray | memoryview | int | float, Any] = {
+                n: self._globs[n] for n in self._dirty if n in self._globs
+            }
+        if pending:
+            client.hset(self.globs_key, mapping=pending)
+        with self._globs_lock:
+            self._dirty.clear()
+            kept = {n: t for n, t in self._globs.items() if n in pending}
+            self._globs.clear()
+            self._globs.update(kept)
+            self._epoch += 1
+        self._announce(client, {"all": True})
+
+    def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
+        version = client.incr(self.version_key)
+        payload = {**message, "sender": self.sender, "version": version}
+        self._seen_version = int(version)
+        client.publish(self.channel, json.dumps(payload))
+
+    # -- lower layers (OrmHook adds SQL) ------------------------------------------
+    def _load_lower(self, name: str) -> str | None:
+        return None
+
+    def _store_lower(self, name: str, text: str) -> None:
+        return None
+
+    def _delete_lower(self, name: str) -> None:
+        return None
+
+    def _names_lower(self) -> Iterable[str] | None:
+        return None
+
+    # -- globs -------------------------------------------------------------------
+    def get_glob(self, name: str) -> str | None:
+        text = self._globs.get(name)
+        if text is not None:
+            return text
+        generation = (self._epoch, self._generation.get(name, 0))
+        ok, raw = self._redis(lambda c: c.hget(self.globs_key, name))
+        if ok and raw is not None:
+            text = raw.decode() if isinstance(raw, bytes) else str(raw)
+            self._remember(name, text, generation)
+            return text
+        text = self._load_lower(name)
+        if text is not None:
+            self._remember(name, text, generation)
+            if ok:  # repopulate, never over a newer value another process wrote
+                self._redis(lambda c: c.hsetnx(self.globs_key, name, text))
+        return text
+
+    def _remember(self, name: str, text: str, generation: tuple[int, int]) -> None:
+        with self._globs_lock:
+            if generation == (self._epoch, self._generation.get(name, 0)):
+                self._globs[name] = text
+
+    def save_glob(self, name: str, value: GlobValue) -> None:
+        text = to_json(name, value)
+        self._store_lower(name, text)  # the durable copy first; it raises on failure
+
+        def write(client: redis.Redis) -> None:
+            client.hset(self.globs_key, name, text)
+            self._announce(client, {"name": name})
+
+        reached, _ = self._redis(write)
+        with self._globs_lock:
+            self._globs[name] = text
+            self._generation[name] = self._generation.get(name, 0) + 1
+            if not reached:
+                self._dirty.add(name)
+
+    def has_glob(self, name: str) -> bool:
+        return self.get_glob(name) is not None
+
+    def list_glob(self) -> list[str]:
+        names = set(self._globs)
+        lower = self._names_lower()
+        if lower is not None:
+            return sorted(names | set(lower))
+        ok, keys = self._redis(lambda c: c.hkeys(self.globs_key))
+        if ok:
+            names.update(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
+        return sorted(names)
+
+    def destroy_glob(self, name: str) -> None:
+        self._delete_lower(name)
+
+        def delete(client: redis.Redis) -> None:
+            client.hdel(self.globs_key, name)
+            self._announce(client, {"name": name})
+
+        self._redis(delete)
+        self.forget(name)
+
+    # -- invalidation ---------------------------------------------------------------
+    def forget(self, name: str) -> None:
+        """Drop the memory copy of ``name``; the next read goes to the lower layers."""
+        with self._globs_lock:
+            self._globs.pop(name, None)
+            self._generation[name] = self._generation.get(name, 0) + 1
+
+    def forget_all(self) -> None:
+        with self._globs_lock:
+            self._globs.clear()
+            self._epoch += 1
+
+    def on_refresh(self, handler: Callable[[str], None]) -> None:
+        """Call ``handler(config_name)`` when any process broadcasts a refresh."""
+        self._refresh_handlers.append(handler)
+
+    def broadcast_refresh(self, name: str) -> bool:
+        """Ask every process sharing the Redis (this one included) to refresh ``name``."""
+        ok, _ = self._redis(lambda c: self._announce(c, {"refresh": name}))
+        return ok
+
+    def handle_message(self, payload: dict[str, Any]) -> None:
+        """Apply one pub/sub message: invalidate, refresh, or catch up on a gap."""
+        version = payload.get("version")
+        if isinstance(version, int):
+            seen = self._seen_version
+            if seen is not None and version > seen + 1:
+                self.forget_all()  # messages were missed: nothing in memory is trusted
+            if seen is None or version > seen:
+                self._seen_version = version
+        own = payload.get("sender") == self.sender
+        if payload.get("all") and not own:
+            self.forget_all()
+        name = payload.get("name")
+        if isinstance(name, str) and not own:
+            self.forget(name)
+        refresh = payload.get("refresh")
+        if isinstance(refresh, str):
+            if not own:
+                self.forget(refresh)
+            for handler in list(self._refresh_handlers):
+                threading.Thread(
+                    target=_run_refresh,
+                    args=(handler, refresh),
+                    name=f"refresh:{refresh}",
+                    daemon=True,
+                ).start()
+
+    def catch_up(self, client: redis.Redis) -> None:
+        """After (re)subscribing: drop memory if the version moved while we were away."""
+        raw = client.get(self.version_key)
+        current = int(raw) if raw is not None else 0
+        if self._seen_version is not None and current != self._seen_version:
+            self.forget_all()
+        self._seen_version = current
+
+    def listener(self, client: redis.Redis) -> Callable[[threading.Event], None]:
+        """A daemon target: subscribe to the config channel until ``stop`` is set.
+
+        Connection errors are survived (wait, resubscribe, catch up); only a bug
+        escapes, and then the owning service fails with it.
+        """
+
+        def listen(stop: threading.Event) -> None:
+            import redis as redis_lib
+
+            backoff = 0.05
+            while not stop.is_set():
+                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                try:
+                    pubsub.subscribe(self.channel)
+                    self.catch_up(client)
+                    backoff = 0.05
+                    while not stop.is_set():
+                        message = pubsub.get_message(timeout=0.2)
+                        if message is not None and message.get("type") == "message":
+                            self._on_raw(message.get("data"))
+                except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
+                    log.debug("config listener lost Redis (%s); retrying", exc)
+                    stop.wait(backoff)
+                    backoff = min(backoff * 2, 1.0)
+                finally:
+                    try:
+                        pubsub.close()
+                    except (redis_lib.RedisError, OSError):
+                        log.debug("config listener: closing a dead subscription failed")
+
+        return listen
+
+    def _on_raw(self, data: Any) -> None:
+        try:
+            payload = json.loads(data)
+        except (TypeError, ValueError):
+            log.warning("ignoring a config message that is not JSON")
+            return
+        if isinstance(payload, dict):
+            self.handle_message(payload)
+
+
+def _run_refresh(handler: Callable[[str], None], name: str) -> None:
+    try:
+        handler(name)
+    except Exception:
+        log.exception("refresh of %r failed", name)

@@ -1,0 +1,113 @@
+"""One event loop in one daemon thread, shared by every async service of a registry.
+
+Synchronous callers reach it through an anyio blocking portal (:meth:`call`), or
+with :meth:`run` for a coroutine object on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
+
+T = TypeVar("T")
+
+
+class RuntimeLoop:
+    """Starts on first use; :meth:`stop` ends it, and a later use starts it again."""
+
+    def __init__(self, name: str = "jaseci-like-loop") -> None:
+        self._name = name
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._portal: BlockingPortal | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._done: asyncio.Event | None = None
+
+    def _ensure(self) -> tuple[asyncio.AbstractEventLoop, BlockingPortal]:
+        loop, portal = self._loop, self._portal
+        if loop is not None and portal is not None:
+            return loop, portal
+        with self._lock:
+            if self._loop is None or self._portal is None:
+                self._start()
+            assert self._loop is not None and self._portal is not None
+            return self._loop, self._portal
+
+    def _start(self) -> None:
+        import anyio
+        from anyio.from_thread import BlockingPortal
+
+        ready = threading.Event()
+        failure: list[BaseException] = []
+
+        async def serve() -> None:
+            async with BlockingPortal() as portal:
+                self._done = asyncio.Event()
+                self._loop = asyncio.get_running_loop()
+                self._portal = portal
+                ready.set()
+                await self._done.wait()
+
+        def main() -> None:
+            try:
+                anyio.run(serve)
+            except BaseException as exc:  # handed to the thread that asked for the loop
+                failure.append(exc)
+            finally:
+                self._loop = self._portal = self._done = None
+                ready.set()
+
+        self._thread = threading.Thread(target=main, name=self._name, daemon=True)
+        self._thread.start()
+        ready.wait()
+        if failure:
+            raise RuntimeError(f"the runtime event loop did not start: {failure[0]!r}")
+
+    @property
+    def running(self) -> bool:
+        return self._loop is not None
+
+    def in_loop_thread(self) -> bool:
+        return self._thread is threading.current_thread()
+
+    def portal(self) -> BlockingPortal:
+        """The anyio blocking portal of the loop (starting it if needed)."""
+        return self._ensure()[1]
+
+    def call(self, func: Callable[..., Awaitable[T] | T], *args: Any) -> T:
+        """Call ``func(*args)`` in the loop thread, awaiting it if it is async."""
+        self._refuse_own_thread()
+        return self.portal().call(func, *args)  # type: ignore[return-value]
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
+        """Schedule a coroutine object on the loop; the caller waits on the future."""
+        self._refuse_own_thread()
+        loop, _ = self._ensure()
+        return asyncio.run_coroutine_threadsafe(coro, loop)
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        """Run a coroutine object on the loop and return its result (or raise its error)."""
+        return self.submit(coro).result(timeout)
+
+    def _refuse_own_thread(self) -> None:
+        if self.in_loop_thread():
+            raise RuntimeError(
+                "blocking call into the runtime loop from the loop's own thread; "
+                "await the coroutine instead"
+            )
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """End the loop and join its thread; False if it did not end within ``timeout``."""
+        with self._lock:
+            loop, done, thread = self._loop, self._done, self._thread
+            if loop is None or done is None or thread is None:
+                return True
+            loop.call_soon_threadsafe(done.set)
+            thread.join(timeout)
+            return not thread.is_alive()

@@ -1,0 +1,69 @@
+"""Creating the engine: SQLite with serialized writers, or PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from jaseci_like import ConfigError
+from jaseci_like.config.secrets import redact_url
+
+SQLITE_FILE = "jaseci_like.db"
+
+
+def data_dir(configured: str | None) -> Path:
+    """The configured data directory, or $XDG_DATA_HOME/jaseci-like (~/.local/share)."""
+    if configured:
+        return Path(configured).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or "~/.local/share"
+    return Path(base).expanduser() / "jaseci-like"
+
+
+def database_url(configured: str | None, directory: Path) -> URL:
+    """The URL to connect to; the SQLite file's folder is created on first use."""
+    if not configured:
+        directory.mkdir(parents=True, exist_ok=True)
+        return URL.create("sqlite+aiosqlite", database=str(directory / SQLITE_FILE))
+    try:
+        url = make_url(configured)
+    except ArgumentError:
+        raise ConfigError(
+            f"db.url = {redact_url(configured)!r}: not an SQLAlchemy URL "
+            "(e.g. postgresql+asyncpg://user@host/name or sqlite+aiosqlite:///path)"
+        ) from None
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def create_engine(url: URL, *, echo: bool, pool_size: int, busy_timeout_ms: int) -> AsyncEngine:
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+    engine = create_async_engine(url, echo=echo)
+    _serialize_sqlite_writers(engine, busy_timeout_ms)
+    return engine
+
+
+def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None:
+    """Every transaction opens with BEGIN IMMEDIATE, so read-modify-write ones are
+    serialized by SQLite's write lock instead of failing on upgrade (the pysqlite
+    driver's own BEGIN handling is turned off for that)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

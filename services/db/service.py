@@ -1,0 +1,98 @@
+"""DbService: an async SQLAlchemy engine on the runtime's shared event loop."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, ClassVar
+
+from jaseci_like_configs import defaults
+from jaseci_like_services.db import engine as engines
+from jaseci_like_services.db import migrate
+from pydantic import Field
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jaseci_like import CommonService, MemoryHook, ServiceConfig
+from jaseci_like.config.secrets import redact_url
+from jaseci_like.loop import RuntimeLoop
+
+log = logging.getLogger(__name__)
+
+
+class DbConfig(ServiceConfig):
+    url: str | None = None
+    data_dir: str | None = None
+    echo: bool = False
+    pool_size: int = Field(ge=1, le=1000)
+    migrate: bool = True
+    busy_timeout_ms: int = Field(ge=0, le=600_000)
+
+
+class DbService(CommonService):
+    """``app`` is an ``AsyncEngine``. Synchronous code reaches it through :meth:`run_sync`
+    (the shared loop); async code awaits on the loop directly."""
+
+    name = "db"
+    config_schema = DbConfig
+    default_config: ClassVar[dict[str, Any]] = defaults("db")
+    start_blocks = True
+
+    def __init__(self, hook: MemoryHook | None = None) -> None:
+        self.loop: RuntimeLoop = (
+            hook.meta.loop if hook is not None and hook.meta is not None else RuntimeLoop()
+        )
+        self.url = ""
+        super().__init__(hook)
+
+    # -- lifecycle ---------------------------------------------------------------
+    def run(self, hook: MemoryHook | None = None) -> None:
+        c = self.config
+        url = engines.database_url(c["url"], engines.data_dir(c["data_dir"]))
+        self.url = redact_url(url.render_as_string(hide_password=False))
+        engine = engines.create_engine(
+            url, echo=c["echo"], pool_size=c["pool_size"], busy_timeout_ms=c["busy_timeout_ms"]
+        )
+        try:
+            self.loop.run(self._open(engine, c["migrate"]))
+        except BaseException:
+            self.loop.run(engine.dispose())
+            raise
+        self.app = engine
+
+    async def _open(self, engine: AsyncEngine, apply_migrations: bool) -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        if apply_migrations:
+            now = await migrate.upgrade(engine, self.migration_locations())
+            log.debug("db %s at revision %s", self.url, ", ".join(sorted(now)))
+
+    def teardown(self) -> None:
+        engine: AsyncEngine = self.app
+        self.loop.run(engine.dispose(), timeout=self.stop_timeout)
+
+    def health(self) -> bool:
+        return self.app is not None and self.loop.run(self._ping(), timeout=5.0)
+
+    async def _ping(self) -> bool:
+        async with self.app.connect() as conn:
+            return bool((await conn.execute(text("SELECT 1"))).scalar_one() == 1)
+
+    # -- migrations ----------------------------------------------------------------
+    def migration_locations(self) -> list[Path]:
+        """Version folders other registered services declare (``migrations`` class attribute)."""
+        meta = self.hook.meta if self.hook is not None else None
+        if meta is None:
+            return []
+        found = []
+        for name in meta.service_names():
+            location = getattr(meta.builder(name), "migrations", None)
+            if isinstance(location, Path):
+                found.append(location)
+        return found
+
+    def upgrade(self) -> set[str]:
+        """Apply pending migrations now (``jaseci-like db upgrade``)."""
+        if not self.is_running():
+            raise RuntimeError("the db service is not running")
+        return self.loop.run(migrate.upgrade(self.app, self.migration_locations()))
