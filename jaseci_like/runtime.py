@@ -207,6 +207,12 @@ class Runtime:
 
         ``strict``: raise :class:`ServiceStartError` if an enabled one did not run.
         """
+        self.open_store()
+        try:
+            self.check_config()  # again, now with the stored layer readable
+        except ConfigError:
+            self.stop()
+            raise
         self.meta.start_services(self.hook)
         failed = self.failed_services()
         if failed and strict:
@@ -215,6 +221,15 @@ class Runtime:
             ]
             raise ServiceStartError("services did not start:\n  " + "\n  ".join(lines))
         return self.hook
+
+    def open_store(self) -> None:
+        """Start only the services that hold stored config (sql and cache), if registered."""
+        names = [
+            n
+            for n in (self.settings.sql_service, self.settings.cache_service)
+            if self.meta.has_service_builder(n)
+        ]
+        self.meta.start_services(self.hook, names)
 
     def services(self) -> list[CommonService]:
         return list(self.hook.services.values())

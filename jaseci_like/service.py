@@ -82,6 +82,8 @@ class CommonService:
         self.error: BaseException | None = None
         self.hook = hook
         self._lock = threading.RLock()
+        #: True once teardown has run (or been handed off) for the current app.
+        self._released = False
         self._daemons = DaemonGroup(self.label(), self._daemon_crashed)
         self.build_settings(hook)
 
@@ -121,6 +123,7 @@ class CommonService:
     def build_settings(self, hook: MemoryHook | None) -> None:
         """Read kube manifests and config; a bad config leaves the service unstartable."""
         source = hook if hook is not None else MemoryHook()
+        raw: Mapping[str, Any] = {}
         try:
             self.kube = self.build_kube(source)
             raw = self.build_config(source)
@@ -131,6 +134,7 @@ class CommonService:
         except ConfigError as exc:
             self.enabled = False
             self.error = exc
+            self.quiet = raw.get("quiet") is True
             if not self.quiet:
                 log.error("%s: configuration refused: %s", self.label(), exc)
             return
@@ -178,6 +182,7 @@ class CommonService:
                 return self
             self._move(_S.STARTED)
             self.error = None
+            self._released = False
             try:
                 self._require(hook)
                 self.run(hook)
@@ -219,7 +224,8 @@ class CommonService:
             log.exception("%s: failed() raised while cleaning up", self.label())
 
     def _daemon_crashed(self, name: str, exc: BaseException) -> None:
-        log.error("%s: daemon %r crashed", self.label(), name)
+        if not self.quiet:
+            log.error("%s: daemon %r crashed", self.label(), name)
         self._fail(exc)
 
     def stop(self, timeout: float | None = None) -> Self:
@@ -235,11 +241,7 @@ class CommonService:
             else:
                 return self
             self._daemons.signal()
-        try:
-            if self.app is not None:
-                self.teardown()
-        except Exception as exc:
-            log.warning("%s: teardown raised: %s", self.label(), mask_url(str(exc)))
+        self._release(max(0.0, deadline - time.monotonic()))
         self._daemons.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
             self.app = None
@@ -285,11 +287,37 @@ class CommonService:
     def failed(self) -> None:
         """Called after the move to FAILED: release what ``run`` made."""
         self._daemons.signal()
-        if self.app is not None:
-            try:
-                self.teardown()
-            finally:
-                self.app = None
+        self._release(self.stop_timeout)
+        self.app = None
+
+    def _release(self, budget: float) -> None:
+        """Run ``teardown`` once per started app, waiting at most ``budget`` seconds.
+
+        A teardown that overruns goes on in a daemon thread; ``stop`` stays bounded.
+        """
+        with self._lock:
+            if self.app is None or self._released:
+                return
+            self._released = True
+        if type(self).teardown is CommonService.teardown:
+            return  # nothing to release; no thread needed
+        worker = threading.Thread(
+            target=self._teardown_logged, name=f"{self.label()}:teardown", daemon=True
+        )
+        worker.start()
+        worker.join(budget)
+        if worker.is_alive():
+            log.warning(
+                "%s: teardown did not finish within %.2fs; it goes on in the background",
+                self.label(),
+                budget,
+            )
+
+    def _teardown_logged(self) -> None:
+        try:
+            self.teardown()
+        except Exception as exc:
+            log.warning("%s: teardown raised: %s", self.label(), mask_url(str(exc)))
 
     def teardown(self) -> None:
         """Release ``app`` (close clients, dispose engines, stop library loops)."""

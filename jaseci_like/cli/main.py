@@ -22,6 +22,8 @@ from jaseci_like.cli.output import echo_table, setup_logging
 from jaseci_like.config.secrets import mask, mask_url
 from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
+from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
+from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.runtime import Runtime
 
 EXIT_STOP_TIMEOUT = 6
@@ -165,6 +167,15 @@ def config_show(
 ) -> None:
     """Print the effective config of SERVICES (all by default), secrets masked."""
     runtime = load_runtime(config_file, profile)
+    try:
+        runtime.open_store()
+        rows = _config_rows(runtime, services, origin)
+    finally:
+        runtime.stop()
+    echo_table(["KEY", "VALUE", "ORIGIN"] if origin else ["KEY", "VALUE"], rows)
+
+
+def _config_rows(runtime: Runtime, services: tuple[str, ...], origin: bool) -> list[list[str]]:
     api = ConfigApi(runtime.hook)
     names = list(services) or sorted(runtime.meta.service_names())
     rows = []
@@ -180,7 +191,7 @@ def config_show(
             if origin:
                 row.append(resolved.origin_of(path) if key in resolved.values else "schema default")
             rows.append(row)
-    echo_table(["KEY", "VALUE", "ORIGIN"] if origin else ["KEY", "VALUE"], rows)
+    return rows
 
 
 @config_group.command("get")
@@ -191,7 +202,11 @@ def config_get(config_file: str | None, profile: str | None, key: str) -> None:
     """Print one effective value (SERVICE.KEY), secrets masked."""
     service, path = _split_key(key)
     runtime = load_runtime(config_file, profile)
-    value: Any = ConfigApi(runtime.hook).config_get(service)
+    try:
+        runtime.open_store()
+        value: Any = ConfigApi(runtime.hook).config_get(service)
+    finally:
+        runtime.stop()
     for part in path:
         if not isinstance(value, dict) or part not in value:
             raise ConfigError(f"key {key!r}: no such key")
@@ -216,15 +231,41 @@ def config_set(config_file: str | None, profile: str | None, key: str, value: st
                 f"{key} = {mask(value, path[-1])!r}: not valid JSON ({exc.msg})"
             ) from None
     runtime = load_runtime(config_file, profile)
-    ConfigApi(runtime.hook).config_set(service, nest(path, parsed))
-    where = type(runtime.hook).__name__
-    click.echo(f"{key} stored ({where})")
-    if where == "MemoryHook":
+    try:
+        runtime.open_store()
+        ConfigApi(runtime.hook).config_set(service, nest(path, parsed))
+        durable = isinstance(runtime.hook, OrmHook) and runtime.hook.durable
+    finally:
+        runtime.stop()
+    click.echo(f"{key} stored" + ("" if durable else " (in memory only)"))
+    if not durable:
         click.echo(
-            "note: this runtime keeps config in memory only; the value is lost when this "
-            "command exits. Enable a durable store (the db service) to keep it.",
+            "note: no durable config store is running, so the value is lost when this "
+            "command exits; enable the db service to keep it.",
             err=True,
         )
+
+
+@config_group.command("refresh")
+@runtime_options
+@click.argument("name")
+@handle_errors
+def config_refresh(config_file: str | None, profile: str | None, name: str) -> None:
+    """Ask every running process sharing the Redis to reset service NAME."""
+    runtime = load_runtime(config_file, profile)
+    try:
+        runtime.open_store()
+        api = ConfigApi(runtime.hook)
+        glob = api.service_class(name).config_glob()
+        sent = isinstance(runtime.hook, RedisHook) and runtime.hook.broadcast_refresh(glob)
+    finally:
+        runtime.stop()
+    if not sent:
+        raise StoreUnavailable(
+            f"{name}: no Redis to broadcast the refresh through; restart the running "
+            "processes to apply stored config"
+        )
+    click.echo(f"{name}: refresh broadcast to every process")
 
 
 @cli.command()

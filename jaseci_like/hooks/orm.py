@@ -50,6 +50,8 @@ class OrmHook(RedisHook):
         self.sql_service = sql_service
         self._engine = engine
         self._loop = loop
+        #: Names saved while no SQL store was attached (memory and Redis only).
+        self._unsynced: set[str] = set()
 
     def sql(self) -> tuple[AsyncEngine, RuntimeLoop] | None:
         """The engine and loop to use now, or None while no SQL store is attached."""
@@ -92,7 +94,28 @@ class OrmHook(RedisHook):
     def _store_lower(self, name: str, text: str) -> None:
         from jaseci_like.hooks import glob_table
 
+        if self.sql() is None:
+            with self._globs_lock:
+                self._unsynced.add(name)
+            return
         self._run("write", lambda e: glob_table.store(e, name, text))
+
+    def attach_sql(self) -> None:
+        """The SQL store has just started: it becomes the truth for every glob.
+
+        What was saved before it was attached is written to it only where it has
+        nothing under that name (a durable value is never overwritten by a value
+        saved while starting up); then memory is dropped so reads go to the store.
+        """
+        from jaseci_like.hooks import glob_table
+
+        with self._globs_lock:
+            pending = {n: self._globs[n] for n in self._unsynced if n in self._globs}
+            self._unsynced.clear()
+        for name, text in pending.items():
+            if self._run("read", lambda e, n=name: glob_table.load(e, n)) is None:
+                self._run("write", lambda e, n=name, t=text: glob_table.store(e, n, t))
+        self.forget_all()
 
     def _delete_lower(self, name: str) -> None:
         from jaseci_like.hooks import glob_table

@@ -119,6 +119,10 @@ class RedisHook(MemoryHook):
             self._epoch += 1
         self._announce(client, {"all": True})
 
+    def attach_cache(self) -> None:
+        """Redis has just started: read through it from now on, like every other process."""
+        self.forget_all()
+
     def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
         version = client.incr(self.version_key)
         payload = {**message, "sender": self.sender, "version": version}

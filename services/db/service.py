@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jaseci_like import CommonService, MemoryHook, ServiceConfig
+from jaseci_like import CommonService, MemoryHook, OrmHook, ServiceConfig
 from jaseci_like.config.secrets import redact_url
 from jaseci_like.loop import RuntimeLoop
 
@@ -66,6 +66,10 @@ class DbService(CommonService):
         if apply_migrations:
             now = await migrate.upgrade(engine, self.migration_locations())
             log.debug("db %s at revision %s", self.url, ", ".join(sorted(now)))
+
+    def post_run(self, hook: MemoryHook | None = None) -> None:
+        if isinstance(hook, OrmHook) and hook.sql_service == self.service_name():
+            hook.attach_sql()
 
     def teardown(self) -> None:
         engine: AsyncEngine = self.app

@@ -56,6 +56,7 @@ class RedisService(CommonService):
 
     def post_run(self, hook: MemoryHook | None = None) -> None:
         if isinstance(hook, RedisHook) and hook.cache_service == self.service_name():
+            hook.attach_cache()
             self.spawn_daemon(config_listener=hook.listener(self.app))
 
     def teardown(self) -> None:
