@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from jaseci_like_configs import defaults
 from pydantic import Field, SecretStr
 
@@ -35,6 +37,9 @@ class RedisService(CommonService):
         options: dict[str, Any] = {
             "socket_timeout": c["socket_timeout"],
             "socket_connect_timeout": c["socket_connect_timeout"],
+            # One immediate retry covers a pooled connection the server dropped;
+            # more would stall every caller for seconds while Redis is down.
+            "retry": Retry(NoBackoff(), 1),
         }
         if c["url"]:
             client = redis.Redis.from_url(c["url"], **options)
