@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,8 @@ class Registry:
     order: list[str] = field(default_factory=list)
     #: The event loop async services share (started on first use).
     loop: RuntimeLoop = field(default_factory=RuntimeLoop)
+    #: Named background tasks contributed by plugins (the task service runs them).
+    tasks: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
 _SHARED = Registry()
@@ -137,32 +139,42 @@ class MetaService:
         with self.registry.lock:
             old = self.registry.background.get(name)
             self.registry.background[name] = service
-            if name in self.registry.order:
+            # Only a replaced instance can be listed; testing first keeps the common
+            # case (a first build) O(1), so starting n services stays linear in n.
+            if old is not None and name in self.registry.order:
                 self.registry.order.remove(name)
         if old is not None and old is not service:
             old.stop()
 
     def _started(self, name: str, service: CommonService) -> None:
         # Recorded once started, so a dependency its start pulled in comes first.
+        # _keep took the name out of `order`, and only the instance that is still
+        # the background one gets here to put it back: no membership scan needed.
         with self.registry.lock:
-            if self.registry.background.get(name) is service and name not in self.registry.order:
+            if self.registry.background.get(name) is service:
                 self.registry.order.append(name)
 
-    def get_service(self, name: str, *args: Any, **kwargs: Any) -> CommonService:
-        """The background instance of ``name``, built on first use, exactly once."""
+    def get_service(self, name: str, *args: Any) -> CommonService:
+        """The background instance of ``name``, built on first use, exactly once.
+
+        ``args`` go to the constructor on first use (``get_service("redis", hook)``).
+        No ``**kwargs`` here, unlike the seed: in CPython every call of a function
+        that takes them allocates a dict, which would make this warm path cost about
+        a third more. Build with keyword arguments through :meth:`build_service`.
+        """
         try:
             return self._background[name]
         except KeyError:
-            return self._build_once(name, args, kwargs)
+            return self._build_once(name, args)
 
-    def _build_once(self, name: str, args: Any, kwargs: Any) -> CommonService:
+    def _build_once(self, name: str, args: tuple[Any, ...]) -> CommonService:
         with self.registry.lock:
             lock = self.registry.build_locks.setdefault(name, threading.RLock())
         with lock:
             found = self._background.get(name)
             if found is not None:
                 return found
-            return self.build_service(name, True, *args, **kwargs)
+            return self.build_service(name, True, *args)
 
     def stop_all(self, timeout: float = 5.0) -> list[CommonService]:
         """Stop every background service, dependents first, within ``timeout`` in all.

@@ -134,6 +134,8 @@ class Runtime:
         self.settings = settings
         self.meta = meta if meta is not None else MetaService()
         self._register_services()
+        for name, func in self.plugins.tasks().items():
+            self.meta.registry.tasks.setdefault(name, func)
         self.hook = self._make_hook()
         self.check_config()
 

@@ -11,8 +11,9 @@ and implements any of the hooks below.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -38,6 +39,15 @@ def jaseci_like_services() -> list[type[CommonService]]:  # type: ignore[empty-b
 @hookspec
 def jaseci_like_profiles() -> dict[str, Path]:  # type: ignore[empty-body]
     """Named profiles: YAML files of service sections layered above the defaults."""
+
+
+@hookspec
+def jaseci_like_tasks() -> dict[str, Callable[..., Any]]:  # type: ignore[empty-body]
+    """Named background tasks this plugin provides, run by the task service.
+
+    A task is a plain function taking a task context first, then keyword
+    arguments: ``def copy(ctx, source, target): ...``.
+    """
 
 
 @hookspec

@@ -97,7 +97,8 @@ class Plugins:
 
     def _broken(self, info: PluginInfo, exc: BaseException) -> None:
         info.status = BROKEN
-        info.error = mask_url(f"{type(exc).__name__}: {exc}")
+        # One line: it is a cell of the `plugins` table (pluggy's messages span lines).
+        info.error = " ".join(mask_url(f"{type(exc).__name__}: {exc}").split())
         log.error("plugin %r is broken and was not loaded: %s", info.name, info.error)
         plugin = self.pm.get_plugin(info.name)
         if plugin is not None:
@@ -136,6 +137,20 @@ class Plugins:
             info.services = [cls.service_name() for cls in checked]
             out.extend((info, cls) for cls in checked)
         return out
+
+    def tasks(self) -> dict[str, Callable[..., Any]]:
+        """Every plugin's named tasks; a name given twice keeps the first, with a warning."""
+        found: dict[str, Callable[..., Any]] = {}
+        for info, tasks in self._call("jaseci_like_tasks"):
+            for name, func in (tasks or {}).items():
+                if name in found:
+                    log.warning("task %r of plugin %r ignored: already provided", name, info.name)
+                    continue
+                if not callable(func):
+                    self._broken(info, TypeError(f"task {name!r} is not callable"))
+                    break
+                found[name] = func
+        return found
 
     def profiles(self) -> dict[str, Path]:
         found: dict[str, Path] = {}
