@@ -12,6 +12,7 @@ from typing import Any
 from jaseci_like.config.layers import Resolved, validate
 from jaseci_like.errors import ConfigError
 from jaseci_like.hooks.memory import MemoryHook, section_of
+from jaseci_like.hooks.orm import OrmHook
 from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.service import CommonService
 
@@ -128,8 +129,13 @@ class ConfigApi:
             and self.hook.broadcast_refresh(cls.config_glob())
         ):
             return None
-        if isinstance(self.hook, RedisHook):
-            self.hook.forget(cls.config_glob())
+        hook = self.hook
+        # Drop the cached copy only when a layer below holds one: with neither Redis
+        # nor SQL reachable, memory is the only copy of what config_set stored.
+        if isinstance(hook, RedisHook) and (
+            hook.redis_client() is not None or (isinstance(hook, OrmHook) and hook.durable)
+        ):
+            hook.forget(cls.config_glob())
         service = self.meta.registry.background.get(cls.service_name())
         if service is None:
             return self.meta.get_service(cls.service_name(), self.hook)

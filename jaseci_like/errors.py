@@ -66,7 +66,10 @@ class DependencyError(JaseciLikeError):
     """A dependency cycle, a dependency nobody provides, or one that is not running."""
 
     code = "dependency_error"
-    exit_code = 5
+    # What reaches the command line is a registry error (a cycle, a dependency no
+    # plugin provides); one not running at start is kept in the service's `error`
+    # and surfaces as ServiceStartError (5).
+    exit_code = 4
 
 
 class PluginError(JaseciLikeError):

@@ -160,7 +160,8 @@ class CommonService:
 
     # -- lifecycle -------------------------------------------------------------
     def _move(self, target: ServiceState) -> None:
-        self.state.check_move(target, repr(self))
+        if not self.state.can_move_to(target):  # repr only for the error message
+            self.state.check_move(target, repr(self))
         self.state = target
 
     def is_ready(self) -> bool:

@@ -183,15 +183,30 @@ def _config_rows(runtime: Runtime, services: tuple[str, ...], origin: bool) -> l
         resolved = api.resolve(name)
         effective = api.config_get(name)
         section = api.service_class(name).service_name()
-        for key in sorted(effective):
-            value = effective[key]
-            path = (key,)
-            shown = json.dumps(mask(value, key), default=str)
-            row = [f"{section}.{key}", shown]
+        # One row per leaf, so a nested key shows the layer that set it.
+        for path, value in _leaves(mask(effective), ()):
+            row = [".".join((section, *path)), json.dumps(value, default=str)]
             if origin:
-                row.append(resolved.origin_of(path) if key in resolved.values else "schema default")
+                known = _has_path(resolved.values, path)
+                row.append(resolved.origin_of(path) if known else "schema default")
             rows.append(row)
     return rows
+
+
+def _leaves(doc: dict[str, Any], prefix: tuple[str, ...]) -> list[tuple[tuple[str, ...], Any]]:
+    out: list[tuple[tuple[str, ...], Any]] = []
+    for key in sorted(doc):
+        value, path = doc[key], (*prefix, key)
+        out.extend(_leaves(value, path) if isinstance(value, dict) and value else [(path, value)])
+    return out
+
+
+def _has_path(doc: Any, path: tuple[str, ...]) -> bool:
+    for part in path:
+        if not isinstance(doc, dict) or part not in doc:
+            return False
+        doc = doc[part]
+    return True
 
 
 @config_group.command("get")

@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: The PostgreSQL advisory lock (any fixed bigint) that serializes migrations.
+MIGRATION_LOCK = 0x6A6C_6D69_6772
 
 
 def alembic_config(connection: Any, extra_locations: Iterable[Path] = ()) -> Any:
@@ -52,5 +54,9 @@ async def upgrade(engine: AsyncEngine, extra_locations: Iterable[Path] = ()) -> 
         command.upgrade(alembic_config(connection, locations), "heads")
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Processes starting together would race to create the same tables; the
+            # lock (released at commit) makes the later ones find them migrated.
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(run)
     return await current(engine)
