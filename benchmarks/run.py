@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from benchmarks.registry import Benchmark
 
 #: Area modules, each registering its figures under "<area>.<name>".
-AREAS = ("benchmarks.core", "benchmarks.cli")
+AREAS = ("benchmarks.core", "benchmarks.cli", "benchmarks.config")
 RESULTS = HERE / "results.json"
 
 

@@ -60,6 +60,7 @@ class RedisHook(MemoryHook):
         self._epoch = 0
         self._seen_version: int | None = None
         self._refresh_handlers: list[Callable[[str], None]] = []
+        self._change_handlers: list[Callable[[str], None]] = []
         #: Names saved while Redis was unreachable; pushed to it when it returns.
         self._dirty: set[str] = set()
 
@@ -219,6 +220,18 @@ class RedisHook(MemoryHook):
         """Call ``handler(config_name)`` when any process broadcasts a refresh."""
         self._refresh_handlers.append(handler)
 
+    def on_change(self, handler: Callable[[str], None]) -> None:
+        """Call ``handler(glob_name)`` (in the listener thread; keep it short) when
+        another process changes a glob; ``"*"`` when everything may have changed."""
+        self._change_handlers.append(handler)
+
+    def _changed(self, name: str) -> None:
+        for handler in list(self._change_handlers):
+            try:
+                handler(name)
+            except Exception:
+                log.exception("change handler for %r failed", name)
+
     def broadcast_refresh(self, name: str) -> bool:
         """Ask every process sharing the Redis (this one included) to refresh ``name``."""
         ok, _ = self._redis(lambda c: self._announce(c, {"refresh": name}))
@@ -236,9 +249,11 @@ class RedisHook(MemoryHook):
         own = payload.get("sender") == self.sender
         if payload.get("all") and not own:
             self.forget_all()
+            self._changed("*")
         name = payload.get("name")
         if isinstance(name, str) and not own:
             self.forget(name)
+            self._changed(name)
         refresh = payload.get("refresh")
         if isinstance(refresh, str):
             if not own:
