@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import re
 import threading
@@ -153,10 +154,15 @@ class CommonService:
         return resolved.values
 
     def build_kube(self, hook: MemoryHook) -> Manifests | None:
-        """Manifests grouped by kind, or None for a service without any."""
+        """Manifests grouped by kind, or None for a service without any.
+
+        Read from the packaged file every time (copied, as they are cached), not
+        through the config store: a stored copy would outlive the release that
+        shipped it and hide the manifests of a newer one.
+        """
         if self.kube_manifest is None:
             return None
-        return hook.service_glob(self.kube_glob(), _manifests_of(self.kube_manifest))
+        return copy.deepcopy(_manifests_of(self.kube_manifest))
 
     # -- lifecycle -------------------------------------------------------------
     def _move(self, target: ServiceState) -> None:

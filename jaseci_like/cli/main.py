@@ -1,7 +1,8 @@
 """The ``jaseci-like`` command line: a thin shell over :class:`jaseci_like.Runtime`.
 
 Exit codes: 0 success, 1 unexpected error, 2 usage, 3 configuration error,
-4 plugin or registry error, 5 a service failed to start, 6 stop timed out.
+4 plugin or registry error, 5 a service failed to start, 6 stop timed out,
+7 an external system (the config store, a cluster) refused or could not be reached.
 """
 
 from __future__ import annotations
