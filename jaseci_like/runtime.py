@@ -30,6 +30,7 @@ from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.meta import MetaService
 from jaseci_like.plugins.manager import Plugins
 from jaseci_like.service import CommonService
+from jaseci_like.supervisor import Supervisor, SupervisorConfig
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +67,17 @@ class RuntimeConfig(BaseModel):
     sql_service: str = "db"
     #: The service whose client is the shared config cache (RedisHook's layer).
     cache_service: str = "redis"
+    supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
 
 
 @dataclass(frozen=True)
 class ServiceStatus:
-    """One row of ``status``: nothing secret in it."""
+    """One row of ``status``: nothing secret in it.
+
+    ``restarts``, ``gave_up`` and ``retry_in`` (seconds to the next restart
+    attempt) come from the supervisor; ``error`` is its last error when the
+    service itself has none.
+    """
 
     name: str
     enabled: bool
@@ -78,6 +85,9 @@ class ServiceStatus:
     healthy: bool | None
     error: str | None
     daemons: tuple[str, ...]
+    restarts: int = 0
+    gave_up: bool = False
+    retry_in: float | None = None
 
 
 def describe_error(exc: BaseException | None) -> str | None:
@@ -137,6 +147,7 @@ class Runtime:
         for name, func in self.plugins.tasks().items():
             self.meta.registry.tasks.setdefault(name, func)
         self.hook = self._make_hook()
+        self.supervisor = Supervisor(self.meta, self.hook, self.settings.supervisor)
         self.check_config()
 
     @staticmethod
@@ -222,6 +233,8 @@ class Runtime:
                 f"{s.service_name()}: {describe_error(s.error) or s.state.name}" for s in failed
             ]
             raise ServiceStartError("services did not start:\n  " + "\n  ".join(lines))
+        if self.settings.supervisor.enabled:
+            self.supervisor.start()
         return self.hook
 
     def open_store(self) -> None:
@@ -244,7 +257,8 @@ class Runtime:
         """Stop everything in reverse start order; returns services with daemons left."""
         budget = self.settings.stop_timeout if timeout is None else timeout
         started = time.monotonic()
-        left = self.meta.stop_all(budget)
+        self.supervisor.stop(budget / 4)  # first, so nothing is restarted while stopping
+        left = self.meta.stop_all(max(0.1, budget - (time.monotonic() - started)))
         log.info("stopped in %.3fs", time.monotonic() - started)
         return left
 
@@ -255,7 +269,10 @@ class Runtime:
             if service is None:
                 continue
             healthy: bool | None = None
+            supervision = self.supervisor.states.get(name)
             error = describe_error(service.error)
+            if error is None and supervision is not None:
+                error = supervision.last_error
             if service.is_running():
                 try:
                     healthy = bool(service.health())
@@ -269,6 +286,9 @@ class Runtime:
                     healthy=healthy,
                     error=error,
                     daemons=tuple(service.daemon_names()),
+                    restarts=supervision.restarts if supervision else 0,
+                    gave_up=supervision.gave_up if supervision else False,
+                    retry_in=supervision.retry_in() if supervision else None,
                 )
             )
         return rows
