@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jaseci_like.config.layers import Resolved, validate
+from jaseci_like.config.layers import EXPLICIT, Resolved, leaf_paths, validate
 from jaseci_like.errors import ConfigError
 from jaseci_like.hooks.memory import MemoryHook, section_of
 from jaseci_like.hooks.orm import OrmHook
@@ -89,10 +89,18 @@ class ConfigApi:
                 f"config_set {glob}: value must be a mapping of keys, not {type(value).__name__}"
             )
         stored = self.hook.stored_glob(glob) or dict(cls.default_config)
+        given = leaf_paths(value)
+        explicit = stored.get(EXPLICIT, [])
         candidate = deep_merge(stored, value)
+        candidate[EXPLICIT] = sorted(
+            set(given) | set(explicit if isinstance(explicit, list) else [])
+        )
         # Keys the caller gives are checked strictly (no `known_keys` leniency).
         resolved = self.hook.layers.resolve(
-            section_of(glob), cls.default_config, value, stored_label=SET_LABEL
+            section_of(glob),
+            cls.default_config,
+            {**value, EXPLICIT: given},
+            stored_label=SET_LABEL,
         )
         validate(cls.config_schema, resolved)
         full = self.hook.layers.resolve(

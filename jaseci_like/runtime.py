@@ -30,6 +30,7 @@ from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.meta import MetaService
 from jaseci_like.plugins.manager import Plugins
 from jaseci_like.service import CommonService
+from jaseci_like.state import ServiceState
 from jaseci_like.supervisor import Supervisor, SupervisorConfig
 
 log = logging.getLogger(__name__)
@@ -98,13 +99,21 @@ def describe_error(exc: BaseException | None) -> str | None:
     return mask_url(text)
 
 
-def _admitted_plugins(layers: ConfigLayers, discover: bool = True) -> Plugins:
+def _admitted_plugins(layers: ConfigLayers, discover: bool = True, quiet: bool = False) -> Plugins:
     config = validate(PluginsConfig, layers.resolve("plugins", {}, None))
     assert isinstance(config, PluginsConfig)
-    plugins = Plugins(config.allow, config.deny)
+    plugins = Plugins(config.allow, config.deny, quiet=quiet)
     if discover:
         plugins.discover()
     return plugins
+
+
+def _why_not_running(service: CommonService) -> str:
+    if service.error is not None:
+        return describe_error(service.error) or ""
+    if service.state is ServiceState.RUNNING and service.app is None:
+        return f"RUNNING, but {type(service).__name__}.run() set no app"
+    return service.state.name
 
 
 class Runtime:
@@ -155,7 +164,8 @@ class Runtime:
         """The plugins the environment admits, loaded for their command-line commands."""
         env = os.environ if environ is None else environ
         file = env.get(CONFIG_ENV) or None
-        return _admitted_plugins(ConfigLayers(file=Path(file) if file else None, environ=env))
+        layers = ConfigLayers(file=Path(file) if file else None, environ=env)
+        return _admitted_plugins(layers, quiet=True)
 
     def _register_services(self) -> None:
         for info, cls in self.plugins.services():
@@ -229,9 +239,7 @@ class Runtime:
         self.meta.start_services(self.hook)
         failed = self.failed_services()
         if failed and strict:
-            lines = [
-                f"{s.service_name()}: {describe_error(s.error) or s.state.name}" for s in failed
-            ]
+            lines = [f"{s.service_name()}: {_why_not_running(s)}" for s in failed]
             raise ServiceStartError("services did not start:\n  " + "\n  ".join(lines))
         if self.settings.supervisor.enabled:
             self.supervisor.start()

@@ -24,6 +24,10 @@ Path_ = tuple[str, ...]
 
 DEFAULTS = "default"
 STORED = "stored"
+#: Key of a stored config glob listing the dotted keys set explicitly (config_set).
+#: A stored value counts as a layer where it differs from the packaged default, or
+#: where it was set explicitly, even to the default's value.
+EXPLICIT = "$set"
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,46 @@ def _diff(stored: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, A
 _MISSING = object()
 
 
+def _overrides(
+    section: str, stored: Mapping[str, Any], defaults: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the stored layer contributes: values that differ from the defaults, plus
+    the explicitly set ones (listed under ``$set``) whatever their value."""
+    values = {k: v for k, v in stored.items() if k != EXPLICIT}
+    out = _diff(values, defaults)
+    explicit = stored.get(EXPLICIT, [])
+    if not isinstance(explicit, list) or not all(isinstance(p, str) for p in explicit):
+        log.warning("%s: ignoring a malformed %r list in the stored config", section, EXPLICIT)
+        return out
+    for dotted in explicit:
+        path = dotted.split(".")
+        value: Any = values
+        for part in path:
+            value = value.get(part, _MISSING) if isinstance(value, Mapping) else _MISSING
+        if value is _MISSING:
+            continue
+        target = out
+        for part in path[:-1]:
+            child = target.get(part)
+            if not isinstance(child, dict):
+                child = target[part] = {}
+            target = child
+        target[path[-1]] = _copy(value)
+    return out
+
+
+def leaf_paths(doc: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every leaf of a nested mapping: ``{"a": {"b": 1}}`` -> ``["a.b"]``."""
+    out: list[str] = []
+    for key, value in doc.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.extend(leaf_paths(value, f"{path}."))
+        else:
+            out.append(path)
+    return out
+
+
 class ConfigLayers:
     """The sources of configuration of one runtime, in precedence order."""
 
@@ -167,7 +211,7 @@ class ConfigLayers:
         for source in self._below_store():
             _merge(values, source.section(section), (), origins, source, section, source.label)
         if stored:
-            overrides = _diff(stored, defaults)
+            overrides = _overrides(section, stored, defaults)
             if known_keys is not None:
                 known = set(known_keys)
                 for key in [k for k in overrides if k not in known]:

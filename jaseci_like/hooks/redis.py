@@ -50,6 +50,10 @@ class RedisHook(MemoryHook):
         self._client = client
         self.globs_key = f"{prefix}:globs"
         self.version_key = f"{prefix}:globs:version"
+        #: A random id the first listener stores; a Redis that lost its data (a restart
+        #: without persistence, FLUSHALL) has a new one, so its fresh version counter
+        #: is never mistaken for the old one.
+        self.epoch_key = f"{prefix}:globs:epoch"
         self.channel = f"{prefix}:config"
         self.sender = uuid.uuid4().hex
         self._down_until = 0.0
@@ -59,6 +63,7 @@ class RedisHook(MemoryHook):
         self._generation: dict[str, int] = {}
         self._epoch = 0
         self._seen_version: int | None = None
+        self._seen_epoch: str | None = None
         self._refresh_handlers: list[Callable[[str], None]] = []
         self._change_handlers: list[Callable[[str], None]] = []
         #: Names saved while Redis was unreachable; pushed to it when it returns.
@@ -125,9 +130,13 @@ class RedisHook(MemoryHook):
         self.forget_all()
 
     def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
-        version = client.incr(self.version_key)
+        version = int(client.incr(self.version_key))
         payload = {**message, "sender": self.sender, "version": version}
-        self._seen_version = int(version)
+        if self._seen_version is not None and version == self._seen_version + 1:
+            # Only the very next version: skipping ahead would hide the changes of
+            # other processes that the listener has not received (it may be
+            # reconnecting), and catch_up would then find nothing missed.
+            self._seen_version = version
         client.publish(self.channel, json.dumps(payload))
 
     # -- lower layers (OrmHook adds SQL) ------------------------------------------
@@ -168,6 +177,7 @@ class RedisHook(MemoryHook):
 
     def save_glob(self, name: str, value: GlobValue) -> None:
         text = to_json(name, value)
+        generation = (self._epoch, self._generation.get(name, 0))
         self._store_lower(name, text)  # the durable copy first; it raises on failure
 
         def write(client: redis.Redis) -> None:
@@ -176,7 +186,10 @@ class RedisHook(MemoryHook):
 
         reached, _ = self._redis(write)
         with self._globs_lock:
-            self._globs[name] = text
+            if generation == (self._epoch, self._generation.get(name, 0)):
+                self._globs[name] = text
+            else:  # another process changed it meanwhile: its value may be the newer one
+                self._globs.pop(name, None)
             self._generation[name] = self._generation.get(name, 0) + 1
             if not reached:
                 self._dirty.add(name)
@@ -244,6 +257,7 @@ class RedisHook(MemoryHook):
             seen = self._seen_version
             if seen is not None and version > seen + 1:
                 self.forget_all()  # messages were missed: nothing in memory is trusted
+                self._changed("*")
             if seen is None or version > seen:
                 self._seen_version = version
         own = payload.get("sender") == self.sender
@@ -267,12 +281,26 @@ class RedisHook(MemoryHook):
                 ).start()
 
     def catch_up(self, client: redis.Redis) -> None:
-        """After (re)subscribing: drop memory if the version moved while we were away."""
+        """After (re)subscribing: drop memory if the version moved while we were away.
+
+        The first subscription drops it too: what was read before it (services
+        reading their config as they start) may have missed a change."""
+        client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+        epoch = str(client.get(self.epoch_key))
         raw = client.get(self.version_key)
         current = int(raw) if raw is not None else 0
-        if self._seen_version is not None and current != self._seen_version:
+        if self._seen_version is None or current != self._seen_version or epoch != self._seen_epoch:
             self.forget_all()
+            self._changed("*")
         self._seen_version = current
+        self._seen_epoch = epoch
+
+    def resync(self) -> None:
+        """Redis failed earlier: once it answers again, announce what was saved
+        meanwhile. The listener calls this, so it happens even when this process
+        makes no further call that would notice (reads served from memory)."""
+        if self._was_down and time.monotonic() >= self._down_until:
+            self._redis(lambda c: c.ping())
 
     def listener(self, client: redis.Redis) -> Callable[[threading.Event], None]:
         """A daemon target: subscribe to the config channel until ``stop`` is set.
@@ -295,6 +323,7 @@ class RedisHook(MemoryHook):
                         message = pubsub.get_message(timeout=0.2)
                         if message is not None and message.get("type") == "message":
                             self._on_raw(message.get("data"))
+                        self.resync()
                 except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
                     log.debug("config listener lost Redis (%s); retrying", exc)
                     stop.wait(backoff)

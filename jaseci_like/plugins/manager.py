@@ -45,7 +45,12 @@ class Plugins:
     ones that may. ``deny`` wins over ``allow``.
     """
 
-    def __init__(self, allow: Iterable[str] | None = None, deny: Iterable[str] = ()) -> None:
+    def __init__(
+        self, allow: Iterable[str] | None = None, deny: Iterable[str] = (), *, quiet: bool = False
+    ) -> None:
+        #: quiet: a broken plugin is recorded but not logged (a second loading of
+        #: the same plugins reports it, so it is reported once).
+        self.quiet = quiet
         self.allow = None if allow is None else set(allow)
         self.deny = set(deny)
         self.pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -99,7 +104,8 @@ class Plugins:
         info.status = BROKEN
         # One line: it is a cell of the `plugins` table (pluggy's messages span lines).
         info.error = " ".join(mask_url(f"{type(exc).__name__}: {exc}").split())
-        log.error("plugin %r is broken and was not loaded: %s", info.name, info.error)
+        if not self.quiet:
+            log.error("plugin %r is broken and was not loaded: %s", info.name, info.error)
         plugin = self.pm.get_plugin(info.name)
         if plugin is not None:
             self.pm.unregister(plugin, name=info.name)

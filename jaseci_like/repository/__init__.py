@@ -1,0 +1,113 @@
+"""Generic repository utilities: specs for each kind of SQL work, pages, scopes, errors.
+
+Plugins build their db sources from these (SQLAlchemy Core over an
+``AsyncEngine``); the core imports none of it, so importing ``jaseci_like``
+stays cheap::
+
+    from jaseci_like.repository import Creator, DbOps, Querier
+
+    ops = DbOps(engine)
+    async with ops.write_ops() as w:
+        row = await w.create(Creator(users, {"id": user_id, "email": email}))
+    async with ops.read_ops() as r:
+        same = await r.query(Querier(users, user_id))
+"""
+
+from jaseci_like.repository.bulk import BulkFailure, BulkResult, run_partial
+from jaseci_like.repository.creator import BulkCreator, Creator
+from jaseci_like.repository.errors import (
+    AlreadyExists,
+    ConstraintViolation,
+    InvalidQuery,
+    ReferenceNotFound,
+    RepositoryError,
+    StillReferenced,
+    constraint_kind,
+    is_transient,
+    translate_integrity_error,
+)
+from jaseci_like.repository.pagination import (
+    CursorPagination,
+    OffsetPagination,
+    Order,
+    Page,
+    Pagination,
+)
+from jaseci_like.repository.purger import BatchPurger, Purger
+from jaseci_like.repository.querier import BatchQuerier, Querier
+from jaseci_like.repository.resilience import (
+    OperationMetrics,
+    Resilience,
+    RetryEvent,
+    RetryPolicy,
+    outcome_of,
+    resilient,
+)
+from jaseci_like.repository.scope import (
+    DomainScope,
+    GroupScope,
+    ScopeColumns,
+    SearchScope,
+    UserScope,
+)
+from jaseci_like.repository.transaction import DbOps, ReadOps, WriteOps
+from jaseci_like.repository.types import UtcDateTime, utcnow
+from jaseci_like.repository.updater import (
+    UNSET,
+    BatchUpdater,
+    OptionalState,
+    Unset,
+    Updater,
+    changed,
+)
+from jaseci_like.repository.upserter import BulkUpserter, Upserter
+
+__all__ = [
+    "UNSET",
+    "AlreadyExists",
+    "BatchPurger",
+    "BatchQuerier",
+    "BatchUpdater",
+    "BulkCreator",
+    "BulkFailure",
+    "BulkResult",
+    "BulkUpserter",
+    "ConstraintViolation",
+    "Creator",
+    "CursorPagination",
+    "DbOps",
+    "DomainScope",
+    "GroupScope",
+    "InvalidQuery",
+    "OffsetPagination",
+    "OperationMetrics",
+    "OptionalState",
+    "Order",
+    "Page",
+    "Pagination",
+    "Purger",
+    "Querier",
+    "ReadOps",
+    "ReferenceNotFound",
+    "RepositoryError",
+    "Resilience",
+    "RetryEvent",
+    "RetryPolicy",
+    "ScopeColumns",
+    "SearchScope",
+    "StillReferenced",
+    "Unset",
+    "Updater",
+    "Upserter",
+    "UserScope",
+    "UtcDateTime",
+    "WriteOps",
+    "changed",
+    "constraint_kind",
+    "is_transient",
+    "outcome_of",
+    "resilient",
+    "run_partial",
+    "translate_integrity_error",
+    "utcnow",
+]

@@ -1,0 +1,173 @@
+"""Pages of rows: offset pagination, cursor (keyset) pagination, and ``Page``.
+
+Offset pages are easy to jump between; cursor pages stay exact while rows are
+inserted, because each page starts after the last key seen instead of after a
+count of rows. A cursor is an opaque token bound to the ordering it came from.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, and_, bindparam, or_
+
+from jaseci_like.repository.errors import InvalidQuery
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+#: Most rows one page may hold.
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True)
+class Order:
+    """One ordering key; a cursor needs the last key of the list to be unique."""
+
+    column: ColumnElement[Any]
+    descending: bool = False
+
+    def clause(self, reverse: bool = False) -> ColumnElement[Any]:
+        return self.column.asc() if self.descending == reverse else self.column.desc()
+
+
+def _check_limit(limit: int) -> None:
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidQuery(f"page size {limit}: must be between 1 and {MAX_PAGE_SIZE}")
+
+
+@dataclass(frozen=True)
+class OffsetPagination:
+    """``limit`` rows after skipping ``offset``."""
+
+    limit: int = 50
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        _check_limit(self.limit)
+        if self.offset < 0:
+            raise InvalidQuery(f"offset {self.offset}: must not be negative")
+
+
+@dataclass(frozen=True)
+class CursorPagination:
+    """``limit`` rows after the cursor ``after`` (forward), or before ``before`` (backward)."""
+
+    limit: int = 50
+    after: str | None = None
+    before: str | None = None
+
+    def __post_init__(self) -> None:
+        _check_limit(self.limit)
+        if self.after is not None and self.before is not None:
+            raise InvalidQuery("give a cursor to page after, or one to page before, not both")
+
+    @property
+    def backward(self) -> bool:
+        return self.before is not None
+
+
+Pagination = OffsetPagination | CursorPagination
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of results; cursors are set for cursor pagination only."""
+
+    items: tuple[T, ...]
+    total_count: int | None
+    has_next: bool
+    has_previous: bool
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+
+    def map(self, func: Callable[[T], U]) -> Page[U]:
+        """The same page with every item converted (rows to data classes)."""
+        return Page(
+            tuple(func(item) for item in self.items),
+            self.total_count,
+            self.has_next,
+            self.has_previous,
+            self.next_cursor,
+            self.previous_cursor,
+        )
+
+
+# -- cursor tokens -----------------------------------------------------------------------------
+
+
+def _fingerprint(orders: Sequence[Order]) -> str:
+    names = ",".join(f"{o.column}{'-' if o.descending else '+'}" for o in orders)
+    return hashlib.blake2s(names.encode(), digest_size=4).hexdigest()
+
+
+def _encode_value(value: Any) -> list[Any]:
+    if isinstance(value, uuid.UUID):
+        return ["u", str(value)]
+    if isinstance(value, dt.datetime):
+        return ["t", value.isoformat()]
+    if value is None or isinstance(value, bool | int | float | str):
+        return ["j", value]
+    raise InvalidQuery(f"cannot put a {type(value).__name__} into a cursor")
+
+
+def _decode_value(item: Any) -> Any:
+    tag, value = item
+    if tag == "u":
+        return uuid.UUID(value)
+    if tag == "t":
+        return dt.datetime.fromisoformat(value)
+    if tag == "j":
+        return value
+    raise ValueError(tag)
+
+
+def encode_cursor(orders: Sequence[Order], values: Sequence[Any]) -> str:
+    """An opaque token for the position after ``values`` in the ``orders`` ordering."""
+    doc = {"o": _fingerprint(orders), "v": [_encode_value(v) for v in values]}
+    raw = json.dumps(doc, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(orders: Sequence[Order], token: str) -> list[Any]:
+    """The key values a token holds; InvalidQuery for a token of another ordering or garbage."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        doc = json.loads(raw)
+        values = [_decode_value(item) for item in doc["v"]]
+        fingerprint = doc["o"]
+    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
+        raise InvalidQuery("the cursor is not one this service issued") from None
+    if fingerprint != _fingerprint(orders) or len(values) != len(orders):
+        raise InvalidQuery("the cursor belongs to another ordering of the results")
+    return values
+
+
+def keyset_params(values: Sequence[Any]) -> dict[str, Any]:
+    """The bound values of :func:`keyset_condition` for a decoded cursor."""
+    return {f"cursor_{n}": value for n, value in enumerate(values)}
+
+
+def keyset_condition(orders: Sequence[Order], backward: bool) -> ColumnElement[bool]:
+    """Rows strictly after the cursor's key in the ordering (before it when ``backward``);
+    the key comes in as the parameters :func:`keyset_params` names.
+
+    Written out as ``a > x OR (a = x AND b > y) ...`` so mixed directions work
+    on every dialect.
+    """
+    keys = [bindparam(f"cursor_{n}", type_=o.column.type) for n, o in enumerate(orders)]
+    branches: list[ColumnElement[bool]] = []
+    for n, order in enumerate(orders):
+        later = order.descending == backward  # ascending & forward: greater comes later
+        step = order.column > keys[n] if later else order.column < keys[n]
+        equal = [orders[i].column == keys[i] for i in range(n)]
+        branches.append(and_(*equal, step) if equal else step)
+    return or_(*branches)
