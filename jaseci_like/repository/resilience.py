@@ -10,6 +10,7 @@ tests) never share counters by accident.
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 P = ParamSpec("P")
+log = logging.getLogger(__name__)
 
 OK = "ok"
 TRANSIENT = "transient"
@@ -154,6 +156,15 @@ class Resilience:
             except Exception as exc:
                 if attempt < self.retry.attempts and is_transient(exc):
                     delay = self.retry.backoff(attempt, self._rng)
+                    log.warning(
+                        "%s: attempt %d of %d hit a transient database error (%s); "
+                        "retrying in %.3fs",
+                        operation,
+                        attempt,
+                        self.retry.attempts,
+                        type(exc).__name__,
+                        delay,
+                    )
                     if self.on_retry is not None:
                         await self.on_retry(RetryEvent(operation, attempt, delay, exc))
                     await asyncio.sleep(delay)

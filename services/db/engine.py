@@ -34,12 +34,21 @@ def database_url(configured: str | None, directory: Path) -> URL:
         url = make_url(configured)
     except ArgumentError:
         raise ConfigError(
-            f"db.url = {redact_url(configured)!r}: not an SQLAlchemy URL "
+            f"db.url = {_shown(configured)!r}: not an SQLAlchemy URL "
             "(e.g. postgresql+asyncpg://user@host/name or sqlite+aiosqlite:///path)"
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     return url
+
+
+def _shown(url: str) -> str:
+    """``url`` safe to print even when it is too malformed to parse (``postgresql//u:pw@h``):
+    then everything before its last ``@`` is hidden, password included."""
+    redacted = redact_url(url)
+    if redacted == url and "@" in url:
+        return "***@" + url.rsplit("@", 1)[1]
+    return redacted
 
 
 def create_engine(url: URL, *, echo: bool, pool_size: int, busy_timeout_ms: int) -> AsyncEngine:

@@ -1,0 +1,706 @@
+"""All SQL of the group-config service. Each public method is ONE transaction.
+
+A dotfile operation resolves the group, runs the service's guard (who may do
+what), reads and changes, all inside one ``read_ops()``/``write_ops()`` block.
+Writers lock the group row first (``SELECT ... FOR UPDATE`` on PostgreSQL;
+SQLite's BEGIN IMMEDIATE already serializes them), so the limits hold however
+many writers race.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import Any
+
+from jaseci_like_services.group_config.errors import (
+    DomainNotFound,
+    DotfileAlreadyExists,
+    DotfileNotFound,
+    EntityAlreadyExists,
+    GroupNotFound,
+    InvalidInput,
+    MembershipNotFound,
+    UserNotFound,
+)
+from jaseci_like_services.group_config.models import (
+    ACTIVE_ONLY,
+    domains,
+    dotfiles,
+    groups,
+    memberships,
+    users,
+)
+from jaseci_like_services.group_config.types import (
+    Domain,
+    Dotfile,
+    DotfileChanges,
+    DotfileFilter,
+    DotfileList,
+    DotfileOrder,
+    DotfileResult,
+    DotfileSpec,
+    DotfileStatus,
+    Group,
+    GroupAccess,
+    GroupRef,
+    Guard,
+    Limits,
+    Role,
+    Usage,
+    User,
+)
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    select,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from jaseci_like.repository import (
+    AlreadyExists,
+    BatchPurger,
+    BatchQuerier,
+    BatchUpdater,
+    BulkResult,
+    Creator,
+    DbOps,
+    DomainScope,
+    Order,
+    Page,
+    Pagination,
+    Purger,
+    Querier,
+    ReadOps,
+    ScopeColumns,
+    SearchScope,
+    Updater,
+    Upserter,
+    UserScope,
+    WriteOps,
+    changed,
+    utcnow,
+)
+
+ACTIVE = DotfileStatus.ACTIVE.value
+DELETED = DotfileStatus.DELETED.value
+
+GROUP_COLUMNS = ScopeColumns(
+    domain=groups.c.domain_name,
+    group=groups.c.id,
+    user=lambda user_id: exists().where(
+        memberships.c.group_id == groups.c.id, memberships.c.user_id == user_id
+    ),
+)
+USER_COLUMNS = ScopeColumns(domain=users.c.domain_name, user=users.c.id)
+DOMAIN_COLUMNS = ScopeColumns(domain=domains.c.name)
+
+# -- statements built once (their compiled form is cached by SQLAlchemy) ------------------
+
+
+@cache
+def _group_select(by_id: bool, with_member: bool, lock: bool) -> Select[Any]:
+    columns: list[Any] = [groups.c.id, groups.c.domain_name, groups.c.name, groups.c.created_at]
+    if with_member:
+        columns.append(
+            exists()
+            .where(
+                memberships.c.group_id == groups.c.id,
+                memberships.c.user_id == bindparam("member_id"),
+            )
+            .label("is_member")
+        )
+    where: ColumnElement[bool] = (
+        groups.c.id == bindparam("group_id")
+        if by_id
+        else and_(groups.c.domain_name == bindparam("domain"), groups.c.name == bindparam("name"))
+    )
+    stmt = select(*columns).where(where)
+    return stmt.with_for_update(of=groups) if lock else stmt
+
+
+_PATHS: BindParameter[str] = bindparam("paths", expanding=True)
+_ONE_OF_PATHS = dotfiles.c.path.in_(_PATHS)
+#: count and bytes of a group's active dotfiles, and how many (and how many data
+#: bytes) of them have one of the given paths: one statement for every check.
+_USAGE = select(
+    func.count(),
+    func.coalesce(func.sum(dotfiles.c.path_bytes + dotfiles.c.data_bytes), 0),
+    func.coalesce(func.sum(case((_ONE_OF_PATHS, 1), else_=0)), 0),
+    func.coalesce(func.sum(case((_ONE_OF_PATHS, dotfiles.c.data_bytes), else_=0)), 0),
+).where(dotfiles.c.group_id == bindparam("group_id"), dotfiles.c.status == ACTIVE)
+
+_ACTIVE_DOTFILE = select(dotfiles).where(
+    dotfiles.c.group_id == bindparam("group_id"),
+    dotfiles.c.path == bindparam("path"),
+    dotfiles.c.status == ACTIVE,
+)
+_ACTIVE_SIZES = select(dotfiles.c.path, dotfiles.c.data_bytes).where(
+    dotfiles.c.group_id == bindparam("group_id"),
+    dotfiles.c.status == ACTIVE,
+    dotfiles.c.path.in_(bindparam("paths", expanding=True)),
+)
+_USER_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+_ALL_DOTFILES = select(dotfiles)
+_LISTED = (dotfiles.c.group_id == bindparam("group_id"), dotfiles.c.status == ACTIVE)
+# substr, not LIKE: literal and case-sensitive on every dialect.
+_PREFIXED = (
+    *_LISTED,
+    func.substr(dotfiles.c.path, 1, bindparam("prefix_length")) == bindparam("prefix"),
+)
+_CREATED_ORDER = (Order(dotfiles.c.id),)
+_PATH_ORDER = (Order(dotfiles.c.path), Order(dotfiles.c.id))
+
+
+@dataclass(frozen=True)
+class _Counts:
+    count: int
+    bytes: int
+    matched: int
+    matched_data_bytes: int
+
+
+# -- rows to values ---------------------------------------------------------------------------
+
+
+_STATUS = {status.value: status for status in DotfileStatus}
+
+
+# Rows are unpacked by position (the tables' column order): attribute access on a
+# Row costs several times more, and listings convert many rows.
+def to_dotfile(row: Sequence[Any]) -> Dotfile:
+    id_, group_id, path, permission, data, status, _, _, created_at, updated_at = row
+    return Dotfile(id_, group_id, path, permission, data, _STATUS[status], created_at, updated_at)
+
+
+def to_group(row: Sequence[Any]) -> Group:
+    id_, domain, name, created_at = row[:4]
+    return Group(id_, domain, name, created_at)
+
+
+def to_user(row: Sequence[Any]) -> User:
+    id_, email, role, domain, created_at = row
+    return User(id_, email, Role(role), domain, created_at)
+
+
+def to_domain(row: Sequence[Any]) -> Domain:
+    name, created_at = row
+    return Domain(name, created_at)
+
+
+def _sizes(path: str, data: str) -> tuple[int, int]:
+    return len(path.encode()), len(data.encode())
+
+
+class GroupConfigDbSource:
+    """Dotfiles, groups, users, domains and memberships on one engine."""
+
+    def __init__(self, engine: AsyncEngine, limits: Limits) -> None:
+        self._ops = DbOps(engine)
+        self.limits = limits
+
+    async def ping(self) -> bool:
+        """The tables answer (a migration that did not run fails here)."""
+        async with self._ops.read_ops() as r:
+            await r.execute(select(dotfiles.c.id).limit(1))
+        return True
+
+    # -- shared steps (inside a caller's transaction) ------------------------------------------
+
+    async def _resolve(
+        self, ops: ReadOps, ref: GroupRef, guard: Guard | None, lock: bool
+    ) -> GroupAccess:
+        """The group ``ref`` names (GroupNotFound for everyone if none), then ``guard``."""
+        member = guard.member_id if guard is not None else None
+        params: dict[str, Any] = {}
+        if ref.id is not None:
+            params["group_id"] = ref.id
+        elif ref.domain is None:
+            raise InvalidInput(f"group {ref.name!r}: a group named by name needs a domain")
+        else:
+            params["domain"], params["name"] = ref.domain, ref.name
+        if member is not None:
+            params["member_id"] = member
+        stmt = _group_select(ref.id is not None, member is not None, lock)
+        row = (await ops.execute(stmt, params)).first()
+        if row is None or (ref.domain is not None and row.domain_name != ref.domain):
+            raise GroupNotFound(f"no group {ref}")
+        access = GroupAccess(to_group(row), bool(row.is_member) if member is not None else False)
+        if guard is not None:
+            guard.check(access)
+        return access
+
+    async def _counts(self, ops: ReadOps, group_id: uuid.UUID, paths: Sequence[str]) -> _Counts:
+        row = (await ops.execute(_USAGE, {"group_id": group_id, "paths": list(paths)})).one()
+        count, size, matched, matched_data_bytes = (int(value) for value in row)
+        return _Counts(count, size, matched, matched_data_bytes)
+
+    def _usage(self, count: int, size: int) -> Usage:
+        return Usage(count, size, self.limits.max_dotfiles, self.limits.max_bytes)
+
+    # -- dotfiles ---------------------------------------------------------------------------
+
+    async def create_dotfile(self, ref: GroupRef, guard: Guard, spec: DotfileSpec) -> DotfileResult:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            counts = await self._counts(w, gid, (spec.path,))
+            if counts.matched:
+                raise DotfileAlreadyExists(f"dotfile {spec.path!r} already exists in the group")
+            before = self._usage(counts.count, counts.bytes)
+            path_bytes, data_bytes = _sizes(spec.path, spec.data)
+            after = self._usage(counts.count + 1, counts.bytes + path_bytes + data_bytes)
+            self.limits.check(after.count, after.bytes, before)
+            row = await self._insert(w, gid, spec, path_bytes, data_bytes)
+            return DotfileResult(to_dotfile(row), after)
+
+    async def _insert(
+        self, w: WriteOps, group_id: uuid.UUID, spec: DotfileSpec, path_bytes: int, data_bytes: int
+    ) -> Row[Any]:
+        now = utcnow()
+        values = {
+            "group_id": group_id,
+            "path": spec.path,
+            "permission": spec.permission,
+            "data": spec.data,
+            "status": ACTIVE,
+            "path_bytes": path_bytes,
+            "data_bytes": data_bytes,
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            return await w.create(Creator(dotfiles, values))
+        except AlreadyExists:
+            # The partial unique index: the last word if two writers ever race.
+            raise DotfileAlreadyExists(
+                f"dotfile {spec.path!r} already exists in the group"
+            ) from None
+
+    async def get_dotfile(self, ref: GroupRef, guard: Guard, path: str) -> Dotfile:
+        async with self._ops.read_ops() as r:
+            access = await self._resolve(r, ref, guard, lock=False)
+            params = {"group_id": access.group.id, "path": path}
+            row = (await r.execute(_ACTIVE_DOTFILE, params)).first()
+            if row is None:
+                raise DotfileNotFound(f"no dotfile {path!r} in group {access.group.name!r}")
+            return to_dotfile(row)
+
+    async def search_dotfiles(
+        self,
+        ref: GroupRef,
+        guard: Guard,
+        where: DotfileFilter,
+        order: DotfileOrder,
+        pagination: Pagination,
+    ) -> DotfileList:
+        async with self._ops.read_ops() as r:
+            access = await self._resolve(r, ref, guard, lock=False)
+            gid = access.group.id
+            counts = await self._counts(r, gid, ())
+            prefix = where.path_prefix
+            params: dict[str, Any] = {"group_id": gid}
+            if prefix:
+                params.update(prefix=prefix, prefix_length=len(prefix))
+            spec = BatchQuerier(
+                _ALL_DOTFILES,
+                _PATH_ORDER if order is DotfileOrder.PATH else _CREATED_ORDER,
+                _PREFIXED if prefix else _LISTED,
+                pagination,
+                count_total=bool(prefix),  # otherwise the usage count is the total
+                params=params,
+                cache_key=("gc_dotfiles.search", order, bool(prefix)),
+            )
+            page = await r.search(spec)
+            if page.total_count is None:
+                page = replace(page, total_count=counts.count)
+            return DotfileList(page.map(to_dotfile), self._usage(counts.count, counts.bytes))
+
+    async def update_dotfile(
+        self, ref: GroupRef, guard: Guard, path: str, changes: DotfileChanges
+    ) -> DotfileResult:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            counts = await self._counts(w, gid, (path,))
+            if not counts.matched:
+                raise DotfileNotFound(f"no dotfile {path!r} in group {access.group.name!r}")
+            values = self._changes(changes)
+            size = counts.bytes
+            if "data_bytes" in values:
+                size += values["data_bytes"] - counts.matched_data_bytes
+                self.limits.check(counts.count, size, self._usage(counts.count, counts.bytes))
+            stmt_where = [dotfiles.c.group_id == gid, dotfiles.c.status == ACTIVE]
+            rows = await w.execute(
+                dotfiles.update()
+                .where(*stmt_where, dotfiles.c.path == path)
+                .values(values)
+                .returning(*dotfiles.c)
+            )
+            return DotfileResult(to_dotfile(rows.one()), self._usage(counts.count, size))
+
+    @staticmethod
+    def _changes(changes: DotfileChanges) -> dict[str, Any]:
+        values = changed({"permission": changes.permission, "data": changes.data})
+        if "data" in values:
+            values["data_bytes"] = len(values["data"].encode())
+        values["updated_at"] = utcnow()
+        return values
+
+    async def delete_dotfile(self, ref: GroupRef, guard: Guard, path: str) -> Dotfile:
+        """Soft delete: the row stays with status ``deleted``; the path is free again."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            stmt = (
+                dotfiles.update()
+                .where(
+                    dotfiles.c.group_id == access.group.id,
+                    dotfiles.c.path == path,
+                    dotfiles.c.status == ACTIVE,
+                )
+                .values(status=DELETED, updated_at=utcnow())
+                .returning(*dotfiles.c)
+            )
+            row = (await w.execute(stmt)).first()
+            if row is None:
+                raise DotfileNotFound(f"no dotfile {path!r} in group {access.group.name!r}")
+            return to_dotfile(row)
+
+    async def purge_dotfile(self, ref: GroupRef, guard: Guard, path: str) -> int:
+        """Hard delete of every row of ``path`` (the active one and deleted history)."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            where = [dotfiles.c.group_id == gid, dotfiles.c.path == path]
+            removed = await w.batch_purge(BatchPurger(dotfiles, where))
+            if not removed:
+                raise DotfileNotFound(f"no dotfile {path!r} in group {access.group.name!r}")
+            return removed
+
+    async def batch_update_dotfiles(
+        self, ref: GroupRef, guard: Guard, paths: Sequence[str], changes: DotfileChanges
+    ) -> int:
+        """One UPDATE of the active dotfiles among ``paths``; all or nothing."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            values = self._changes(changes)
+            if "data_bytes" in values:
+                counts = await self._counts(w, gid, paths)
+                size = (
+                    counts.bytes - counts.matched_data_bytes + counts.matched * values["data_bytes"]
+                )
+                self.limits.check(counts.count, size, self._usage(counts.count, counts.bytes))
+            where = [
+                dotfiles.c.group_id == gid,
+                dotfiles.c.status == ACTIVE,
+                dotfiles.c.path.in_(list(paths)),
+            ]
+            return await w.batch_update(BatchUpdater(dotfiles, where, values))
+
+    async def batch_delete_dotfiles(self, ref: GroupRef, guard: Guard, paths: Sequence[str]) -> int:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            where = [
+                dotfiles.c.group_id == access.group.id,
+                dotfiles.c.status == ACTIVE,
+                dotfiles.c.path.in_(list(paths)),
+            ]
+            values = {"status": DELETED, "updated_at": utcnow()}
+            return await w.batch_update(BatchUpdater(dotfiles, where, values))
+
+    async def batch_purge_dotfiles(self, ref: GroupRef, guard: Guard, paths: Sequence[str]) -> int:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            where = [dotfiles.c.group_id == access.group.id, dotfiles.c.path.in_(list(paths))]
+            return await w.batch_purge(BatchPurger(dotfiles, where))
+
+    async def bulk_create_dotfiles(
+        self, ref: GroupRef, guard: Guard, specs: Sequence[DotfileSpec]
+    ) -> BulkResult[Dotfile]:
+        """Each spec in a savepoint: a duplicate or a limit fails that spec only."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            counts = await self._counts(w, gid, ())
+            held = [counts.count, counts.bytes]
+
+            async def one(index: int, spec: DotfileSpec) -> Dotfile:
+                path_bytes, data_bytes = _sizes(spec.path, spec.data)
+                count, size = held[0] + 1, held[1] + path_bytes + data_bytes
+                self.limits.check(count, size, self._usage(held[0], held[1]))
+                row = await self._insert(w, gid, spec, path_bytes, data_bytes)
+                held[:] = [count, size]
+                return to_dotfile(row)
+
+            return await w.partial(specs, one)
+
+    async def bulk_upsert_dotfiles(
+        self, ref: GroupRef, guard: Guard, specs: Sequence[DotfileSpec]
+    ) -> BulkResult[Dotfile]:
+        """Create or replace each spec in a savepoint; a limit fails that spec only."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            gid = access.group.id
+            counts = await self._counts(w, gid, ())
+            params = {"group_id": gid, "paths": [s.path for s in specs]}
+            existing = {row.path: row.data_bytes for row in await w.execute(_ACTIVE_SIZES, params)}
+            held = [counts.count, counts.bytes]
+
+            async def one(index: int, spec: DotfileSpec) -> Dotfile:
+                path_bytes, data_bytes = _sizes(spec.path, spec.data)
+                old = existing.get(spec.path)
+                if old is None:
+                    count, size = held[0] + 1, held[1] + path_bytes + data_bytes
+                else:
+                    count, size = held[0], held[1] - old + data_bytes
+                self.limits.check(count, size, self._usage(held[0], held[1]))
+                now = utcnow()
+                values = {
+                    "group_id": gid,
+                    "path": spec.path,
+                    "permission": spec.permission,
+                    "data": spec.data,
+                    "status": ACTIVE,
+                    "path_bytes": path_bytes,
+                    "data_bytes": data_bytes,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                upsert = Upserter(
+                    dotfiles,
+                    values,
+                    conflict_columns=("group_id", "path"),
+                    # The index's own predicate, as text: a bound value would not match it.
+                    conflict_where=ACTIVE_ONLY,
+                    update_columns=("permission", "data", "data_bytes", "updated_at"),
+                )
+                row = await w.upsert(upsert)
+                held[:] = [count, size]
+                existing[spec.path] = data_bytes
+                return to_dotfile(row)
+
+            return await w.partial(specs, one)
+
+    async def dotfile_usage(self, ref: GroupRef, guard: Guard) -> Usage:
+        async with self._ops.read_ops() as r:
+            access = await self._resolve(r, ref, guard, lock=False)
+            counts = await self._counts(r, access.group.id, ())
+            return self._usage(counts.count, counts.bytes)
+
+    # -- domains ----------------------------------------------------------------------------
+
+    async def create_domain(self, name: str) -> Domain:
+        async with self._ops.write_ops() as w:
+            try:
+                row = await w.create(Creator(domains, {"name": name, "created_at": utcnow()}))
+            except AlreadyExists:
+                raise EntityAlreadyExists(f"domain {name!r} already exists") from None
+            return to_domain(row)
+
+    async def ensure_domain(self, name: str) -> None:
+        """Create domain ``name`` unless it exists (the default domain, at start)."""
+        async with self._ops.write_ops() as w:
+            if await w.query(Querier(domains, name)) is None:
+                await w.create(Creator(domains, {"name": name, "created_at": utcnow()}))
+
+    async def get_domain(self, name: str, check: Callable[[str], None]) -> Domain:
+        async with self._ops.read_ops() as r:
+            row = await r.query(Querier(domains, name))
+            if row is None:
+                raise DomainNotFound(f"no domain {name!r}")
+            check(name)
+            return to_domain(row)
+
+    async def search_domains(
+        self, scope: SearchScope | None, pagination: Pagination
+    ) -> Page[Domain]:
+        async with self._ops.read_ops() as r:
+            spec = BatchQuerier(
+                select(domains),
+                [Order(domains.c.name)],
+                pagination=pagination,
+                scope=scope,
+                scope_columns=DOMAIN_COLUMNS,
+            )
+            return (await r.search(spec)).map(to_domain)
+
+    async def purge_domain(self, name: str) -> None:
+        """Removes an empty domain (StillReferenced while groups or users are in it)."""
+        async with self._ops.write_ops() as w:
+            if await w.purge(Purger(domains, name)) is None:
+                raise DomainNotFound(f"no domain {name!r}")
+
+    # -- groups -----------------------------------------------------------------------------
+
+    async def _domain_exists(self, ops: ReadOps, name: str) -> None:
+        if await ops.query(Querier(domains, name)) is None:
+            raise DomainNotFound(f"no domain {name!r}; create it first")
+
+    async def create_group(self, domain: str, name: str, check: Callable[[str], None]) -> Group:
+        async with self._ops.write_ops() as w:
+            await self._domain_exists(w, domain)
+            check(domain)
+            values = {
+                "id": uuid.uuid4(),
+                "domain_name": domain,
+                "name": name,
+                "created_at": utcnow(),
+            }
+            try:
+                row = await w.create(Creator(groups, values))
+            except AlreadyExists:
+                raise EntityAlreadyExists(
+                    f"group {name!r} already exists in domain {domain!r}"
+                ) from None
+            return to_group(row)
+
+    async def get_group(self, ref: GroupRef, guard: Guard) -> Group:
+        async with self._ops.read_ops() as r:
+            return (await self._resolve(r, ref, guard, lock=False)).group
+
+    async def search_groups(self, scope: SearchScope | None, pagination: Pagination) -> Page[Group]:
+        async with self._ops.read_ops() as r:
+            spec = BatchQuerier(
+                select(groups),
+                [Order(groups.c.domain_name), Order(groups.c.name)],
+                pagination=pagination,
+                scope=scope,
+                scope_columns=GROUP_COLUMNS,
+            )
+            return (await r.search(spec)).map(to_group)
+
+    async def rename_group(self, ref: GroupRef, guard: Guard, name: str) -> Group:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            try:
+                row = await w.update(Updater(groups, access.group.id, {"name": name}))
+            except AlreadyExists:
+                raise EntityAlreadyExists(
+                    f"group {name!r} already exists in domain {access.group.domain!r}"
+                ) from None
+            assert row is not None  # locked above
+            return to_group(row)
+
+    async def purge_group(self, ref: GroupRef, guard: Guard) -> Group:
+        """Removes the group with its memberships and dotfiles."""
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            await w.purge(Purger(groups, access.group.id))
+            return access.group
+
+    async def add_member(self, ref: GroupRef, guard: Guard, user: uuid.UUID | str) -> User:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            member = to_user(await self._user(w, user))
+            if member.domain != access.group.domain:
+                raise InvalidInput(
+                    f"user {member.email!r} is in domain {member.domain!r}; group "
+                    f"{access.group.name!r} is in {access.group.domain!r}"
+                )
+            values = {"group_id": access.group.id, "user_id": member.id, "created_at": utcnow()}
+            try:
+                await w.create(Creator(memberships, values))
+            except AlreadyExists:
+                raise EntityAlreadyExists(
+                    f"user {member.email!r} is already a member of {access.group.name!r}"
+                ) from None
+            return member
+
+    async def remove_member(self, ref: GroupRef, guard: Guard, user: uuid.UUID | str) -> User:
+        async with self._ops.write_ops() as w:
+            access = await self._resolve(w, ref, guard, lock=True)
+            member = to_user(await self._user(w, user))
+            if await w.purge(Purger(memberships, (access.group.id, member.id))) is None:
+                raise MembershipNotFound(
+                    f"user {member.email!r} is not a member of group {access.group.name!r}"
+                )
+            return member
+
+    async def members(self, ref: GroupRef, guard: Guard, pagination: Pagination) -> Page[User]:
+        async with self._ops.read_ops() as r:
+            access = await self._resolve(r, ref, guard, lock=False)
+            query = select(users).join(memberships, memberships.c.user_id == users.c.id)
+            spec = BatchQuerier(
+                query,
+                [Order(users.c.email)],
+                [memberships.c.group_id == access.group.id],
+                pagination,
+            )
+            return (await r.search(spec)).map(to_user)
+
+    # -- users ------------------------------------------------------------------------------
+
+    async def create_user(
+        self, email: str, role: Role, domain: str, check: Callable[[str, Role], None]
+    ) -> User:
+        async with self._ops.write_ops() as w:
+            await self._domain_exists(w, domain)
+            check(domain, role)
+            values = {
+                "id": uuid.uuid4(),
+                "email": email,
+                "role": role.value,
+                "domain_name": domain,
+                "created_at": utcnow(),
+            }
+            try:
+                row = await w.create(Creator(users, values))
+            except AlreadyExists:
+                raise EntityAlreadyExists(f"user {email!r} already exists") from None
+            return to_user(row)
+
+    async def _user(self, ops: ReadOps, key: uuid.UUID | str, lock: bool = False) -> Row[Any]:
+        if isinstance(key, uuid.UUID):
+            row = await ops.query(Querier(users, key, lock=lock))
+        else:
+            stmt = _USER_BY_EMAIL.with_for_update() if lock else _USER_BY_EMAIL
+            row = (await ops.execute(stmt, {"email": key})).first()
+        if row is None:
+            raise UserNotFound(f"no user {key}")
+        return row
+
+    async def get_user(self, key: uuid.UUID | str, check: Callable[[User], None]) -> User:
+        async with self._ops.read_ops() as r:
+            user = to_user(await self._user(r, key))
+            check(user)
+            return user
+
+    async def search_users(
+        self, scope: DomainScope | UserScope | None, pagination: Pagination
+    ) -> Page[User]:
+        async with self._ops.read_ops() as r:
+            spec = BatchQuerier(
+                select(users),
+                [Order(users.c.email)],
+                pagination=pagination,
+                scope=scope,
+                scope_columns=USER_COLUMNS,
+            )
+            return (await r.search(spec)).map(to_user)
+
+    async def update_user_role(
+        self, key: uuid.UUID | str, role: Role, check: Callable[[User, Role], None]
+    ) -> User:
+        async with self._ops.write_ops() as w:
+            user = to_user(await self._user(w, key, lock=True))
+            check(user, role)
+            row = await w.update(Updater(users, user.id, {"role": role.value}))
+            assert row is not None  # locked above
+            return to_user(row)
+
+    async def purge_user(self, key: uuid.UUID | str, check: Callable[[User], None]) -> User:
+        async with self._ops.write_ops() as w:
+            user = to_user(await self._user(w, key, lock=True))
+            check(user)
+            await w.purge(Purger(users, user.id))  # memberships go with it (cascade)
+            return user
