@@ -33,7 +33,13 @@ if TYPE_CHECKING:
     from benchmarks.registry import Benchmark
 
 #: Area modules, each registering its figures under "<area>.<name>".
-AREAS = ("benchmarks.core", "benchmarks.cli", "benchmarks.config")
+AREAS = (
+    "benchmarks.core",
+    "benchmarks.cli",
+    "benchmarks.config",
+    "benchmarks.task",
+    "benchmarks.group_config",
+)
 RESULTS = HERE / "results.json"
 
 
