@@ -11,7 +11,7 @@ from typing import Any
 
 from jaseci_like.config.layers import EXPLICIT, Resolved, leaf_paths, validate
 from jaseci_like.errors import ConfigError
-from jaseci_like.hooks.memory import MemoryHook, section_of
+from jaseci_like.hooks.memory import MemoryHook, parse_mapping, section_of
 from jaseci_like.hooks.orm import OrmHook
 from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.service import CommonService
@@ -88,26 +88,31 @@ class ConfigApi:
             raise ConfigError(
                 f"config_set {glob}: value must be a mapping of keys, not {type(value).__name__}"
             )
-        stored = self.hook.stored_glob(glob) or dict(cls.default_config)
         given = leaf_paths(value)
-        explicit = stored.get(EXPLICIT, [])
-        candidate = deep_merge(stored, value)
-        candidate[EXPLICIT] = sorted(
-            set(given) | set(explicit if isinstance(explicit, list) else [])
-        )
+        section = section_of(glob)
         # Keys the caller gives are checked strictly (no `known_keys` leniency).
         resolved = self.hook.layers.resolve(
-            section_of(glob),
-            cls.default_config,
-            {**value, EXPLICIT: given},
-            stored_label=SET_LABEL,
+            section, cls.default_config, {**value, EXPLICIT: given}, stored_label=SET_LABEL
         )
         validate(cls.config_schema, resolved)
-        full = self.hook.layers.resolve(
-            section_of(glob), cls.default_config, candidate, cls.config_schema.model_fields
-        )
-        effective = validate(cls.config_schema, full).model_dump()
-        self.hook.save_glob(glob, candidate)
+        effective: dict[str, Any] = {}
+
+        def change(current: str | None) -> dict[str, Any]:
+            # Runs with the stored copy locked, so concurrent config_sets of
+            # different keys of one service do not lose each other's change.
+            stored = parse_mapping(glob, current) or dict(cls.default_config)
+            explicit = stored.get(EXPLICIT, [])
+            candidate = deep_merge(stored, value)
+            candidate[EXPLICIT] = sorted(
+                set(given) | set(explicit if isinstance(explicit, list) else [])
+            )
+            full = self.hook.layers.resolve(
+                section, cls.default_config, candidate, cls.config_schema.model_fields
+            )
+            effective.update(validate(cls.config_schema, full).model_dump())
+            return candidate
+
+        self.hook.update_glob(glob, change)
         self.hook.commit()
         return effective
 

@@ -6,7 +6,9 @@ migrations and this definition agree.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -40,12 +42,14 @@ async def load(engine: AsyncEngine, name: str) -> str | None:
         return row.scalar_one_or_none()
 
 
-async def store(engine: AsyncEngine, name: str, value: str) -> None:
-    """Insert or update one glob, in one transaction."""
+BeforeCommit = Callable[[str | None], None]
+
+
+def _upsert(engine: AsyncEngine, name: str, value: str) -> Any:
     from sqlalchemy.dialects import postgresql, sqlite
 
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
-    stmt = (
+    return (
         dialect.insert(globs)
         .values(name=name, value=value, version=1)
         .on_conflict_do_update(
@@ -53,13 +57,51 @@ async def store(engine: AsyncEngine, name: str, value: str) -> None:
             set_={"value": value, "version": globs.c.version + 1, "updated_at": func.now()},
         )
     )
+
+
+async def _before_commit(hook: BeforeCommit | None, value: str | None) -> None:
+    # While the row (PostgreSQL) or the database (SQLite, BEGIN IMMEDIATE) is still
+    # locked, so what the hook does (the Redis copy) happens in commit order.
+    if hook is not None:
+        await asyncio.to_thread(hook, value)
+
+
+async def store(
+    engine: AsyncEngine, name: str, value: str, before_commit: BeforeCommit | None = None
+) -> None:
+    """Insert or update one glob, in one transaction."""
     async with engine.begin() as conn:
-        await conn.execute(stmt)
+        await conn.execute(_upsert(engine, name, value))
+        await _before_commit(before_commit, value)
 
 
-async def remove(engine: AsyncEngine, name: str) -> None:
+async def update(
+    engine: AsyncEngine,
+    name: str,
+    change: Callable[[str | None], str],
+    before_commit: BeforeCommit | None = None,
+) -> str:
+    """Read, change and write one glob in one transaction, the row locked meanwhile.
+
+    ``change`` gets the current text (None when absent) and returns the new one;
+    if it raises, nothing is written. (A glob that does not exist yet has no row
+    to lock on PostgreSQL: two first writers of one name may both see None.)
+    """
+    async with engine.begin() as conn:
+        query = select(globs.c.value).where(globs.c.name == name)
+        if engine.dialect.name == "postgresql":
+            query = query.with_for_update()
+        current = (await conn.execute(query)).scalar_one_or_none()
+        value = change(current)
+        await conn.execute(_upsert(engine, name, value))
+        await _before_commit(before_commit, value)
+        return value
+
+
+async def remove(engine: AsyncEngine, name: str, before_commit: BeforeCommit | None = None) -> None:
     async with engine.begin() as conn:
         await conn.execute(delete(globs).where(globs.c.name == name))
+        await _before_commit(before_commit, None)
 
 
 async def names(engine: AsyncEngine) -> Sequence[str]:

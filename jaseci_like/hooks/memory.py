@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jaseci_like.config.layers import ConfigLayers, Resolved
@@ -31,6 +31,19 @@ def to_json(name: str, value: GlobValue) -> str:
         raise GlobError(f"glob {name!r}: value cannot be stored as JSON ({exc})") from None
 
 
+def parse_mapping(name: str, text: str | None) -> dict[str, Any] | None:
+    """The stored glob text ``text`` read as a mapping (None stays None)."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GlobError(f"stored glob {name!r} is not JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise GlobError(f"stored glob {name!r} holds {type(value).__name__}, not a mapping")
+    return value
+
+
 def section_of(glob_name: str) -> str:
     """The config section of a glob: ``"REDIS_CONFIG"`` -> ``"redis"``."""
     lowered = glob_name.lower()
@@ -50,6 +63,7 @@ class MemoryHook:
         self.services: dict[str, CommonService] = {}
         self._globs: dict[str, str] = {}
         self._globs_lock = threading.Lock()
+        self._update_lock = threading.RLock()
         self._resolved: dict[str, Resolved] = {}
 
     def __getattr__(self, name: str) -> CommonService:
@@ -77,6 +91,17 @@ class MemoryHook:
     def list_glob(self) -> list[str]:
         return sorted(self._globs)
 
+    def update_glob(self, name: str, change: Callable[[str | None], GlobValue]) -> str:
+        """Read, change and save glob ``name`` atomically; returns the new text.
+
+        ``change`` gets the current text (None when absent); if it raises, nothing
+        is saved. Atomic against other callers of this method on the same store.
+        """
+        with self._update_lock:
+            text = to_json(name, change(self.get_glob(name)))
+            self.save_glob(name, text)
+            return text
+
     def destroy_glob(self, name: str) -> None:
         with self._globs_lock:
             self._globs.pop(name, None)
@@ -87,16 +112,7 @@ class MemoryHook:
     # -- config --------------------------------------------------------------
     def stored_glob(self, name: str) -> dict[str, Any] | None:
         """The stored glob ``name`` parsed, or None when absent."""
-        text = self.get_glob(name)
-        if text is None:
-            return None
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise GlobError(f"stored glob {name!r} is not JSON ({exc.msg})") from None
-        if not isinstance(value, dict):
-            raise GlobError(f"stored glob {name!r} holds {type(value).__name__}, not a mapping")
-        return value
+        return parse_mapping(name, self.get_glob(name))
 
     def resolve_config(
         self,

@@ -8,12 +8,12 @@ starts, reading its own config) the hook works as a :class:`RedisHook`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from jaseci_like.config.layers import ConfigLayers
 from jaseci_like.errors import JaseciLikeError
-from jaseci_like.hooks.redis import RedisHook
+from jaseci_like.hooks.redis import CacheWrite, RedisHook
 
 if TYPE_CHECKING:
     import redis
@@ -91,14 +91,29 @@ class OrmHook(RedisHook):
         # nothing left to serve from, and "absent" would be a lie, so it raises.
         return self._run("read", lambda e: glob_table.load(e, name))  # type: ignore[no-any-return]
 
-    def _store_lower(self, name: str, text: str) -> None:
+    def _store_lower(self, name: str, text: str, cache: CacheWrite) -> None:
         from jaseci_like.hooks import glob_table
 
         if self.sql() is None:
             with self._globs_lock:
                 self._unsynced.add(name)
+            cache(text)
             return
-        self._run("write", lambda e: glob_table.store(e, name, text))
+        self._run("write", lambda e: glob_table.store(e, name, text, before_commit=cache))
+
+    def _update_lower(
+        self, name: str, change: Callable[[str | None], str], cache: CacheWrite
+    ) -> str:
+        from jaseci_like.hooks import glob_table
+
+        if self.sql() is None:
+            with self._globs_lock:
+                self._unsynced.add(name)
+            return super()._update_lower(name, change, cache)
+        text: str = self._run(
+            "write", lambda e: glob_table.update(e, name, change, before_commit=cache)
+        )
+        return text
 
     def attach_sql(self) -> None:
         """The SQL store has just started: it becomes the truth for every glob.
@@ -117,10 +132,13 @@ class OrmHook(RedisHook):
                 self._run("write", lambda e, n=name, t=text: glob_table.store(e, n, t))
         self.forget_all()
 
-    def _delete_lower(self, name: str) -> None:
+    def _delete_lower(self, name: str, cache: CacheWrite) -> None:
         from jaseci_like.hooks import glob_table
 
-        self._run("delete", lambda e: glob_table.remove(e, name))
+        if self.sql() is None:
+            cache(None)
+            return
+        self._run("delete", lambda e: glob_table.remove(e, name, before_commit=cache))
 
     def _names_lower(self) -> Iterable[str] | None:
         from jaseci_like.hooks import glob_table

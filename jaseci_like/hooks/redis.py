@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jaseci_like.config.layers import ConfigLayers
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PREFIX = "jaseci_like"
+
+#: Makes (text) or removes (None) the Redis copy of one glob, inside a write.
+CacheWrite = Callable[[str | None], None]
 
 
 class RedisHook(MemoryHook):
@@ -115,8 +119,11 @@ class RedisHook(MemoryHook):
             pending: dict[str | bytes | bytearray | memoryview | int | float, Any] = {
                 n: self._globs[n] for n in self._dirty if n in self._globs
             }
+            deleted = [n for n in self._dirty if n not in self._globs]
         if pending:
             client.hset(self.globs_key, mapping=pending)
+        if deleted:
+            client.hdel(self.globs_key, *deleted)
         with self._globs_lock:
             self._dirty.clear()
             kept = {n: t for n, t in self._globs.items() if n in pending}
@@ -143,11 +150,46 @@ class RedisHook(MemoryHook):
     def _load_lower(self, name: str) -> str | None:
         return None
 
-    def _store_lower(self, name: str, text: str) -> None:
-        return None
+    def _store_lower(self, name: str, text: str, cache: CacheWrite) -> None:
+        """Write ``text`` durably; call ``cache(text)`` before the write is final."""
+        cache(text)
 
-    def _delete_lower(self, name: str) -> None:
-        return None
+    def _update_lower(
+        self, name: str, change: Callable[[str | None], str], cache: CacheWrite
+    ) -> str:
+        """Read, change, write ``name`` as one step; call ``cache`` before it is final."""
+        with self._name_lock(name):
+            text = change(self.get_glob(name))
+            cache(text)
+            return text
+
+    def _delete_lower(self, name: str, cache: CacheWrite) -> None:
+        cache(None)
+
+    @contextmanager
+    def _name_lock(self, name: str) -> Iterator[None]:
+        """This process's lock on ``name``, plus Redis's when Redis is reachable
+        (without SQL, Redis is the only place other processes meet)."""
+        import redis as redis_lib
+
+        with self._update_lock:
+            client = self.redis_client()
+            lock = None
+            if client is not None:
+                lock = client.lock(f"{self.globs_key}:lock:{name}", timeout=10, blocking_timeout=5)
+                try:
+                    lock.acquire()
+                except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
+                    self._redis_failed(exc)
+                    lock = None
+            try:
+                yield
+            finally:
+                if lock is not None:
+                    try:
+                        lock.release()
+                    except (redis_lib.RedisError, OSError):
+                        log.debug("releasing the Redis lock of %r failed; it expires", name)
 
     def _names_lower(self) -> Iterable[str] | None:
         return None
@@ -177,22 +219,56 @@ class RedisHook(MemoryHook):
 
     def save_glob(self, name: str, value: GlobValue) -> None:
         text = to_json(name, value)
+
+        def store(cache: CacheWrite) -> str:
+            self._store_lower(name, text, cache)
+            return text
+
+        self._write(name, store)
+
+    def update_glob(self, name: str, change: Callable[[str | None], GlobValue]) -> str:
+        def checked(current: str | None) -> str:
+            return to_json(name, change(current))
+
+        text = self._write(name, lambda cache: self._update_lower(name, checked, cache))
+        assert text is not None
+        return text
+
+    def destroy_glob(self, name: str) -> None:
+        self._write(name, lambda cache: self._delete_lower(name, cache))
+
+    def _write(self, name: str, write: Callable[[CacheWrite], str | None]) -> str | None:
+        """Run ``write`` (the durable layer) with the Redis copy made inside it, before
+        its commit: concurrent writers then reach Redis in commit order. If the write
+        fails after the copy was made, the copy is taken out again. Other processes
+        are told after the commit; memory is updated last."""
         generation = (self._epoch, self._generation.get(name, 0))
-        self._store_lower(name, text)  # the durable copy first; it raises on failure
+        reached = False
 
-        def write(client: redis.Redis) -> None:
-            client.hset(self.globs_key, name, text)
-            self._announce(client, {"name": name})
+        def cache(text: str | None) -> None:
+            nonlocal reached
+            if text is None:
+                reached, _ = self._redis(lambda c: c.hdel(self.globs_key, name))
+            else:
+                reached, _ = self._redis(lambda c: c.hset(self.globs_key, name, text))
 
-        reached, _ = self._redis(write)
+        try:
+            text = write(cache)
+        except BaseException:
+            if reached:
+                self._redis(lambda c: c.hdel(self.globs_key, name))
+            raise
+        if reached:
+            self._redis(lambda c: self._announce(c, {"name": name}))
         with self._globs_lock:
-            if generation == (self._epoch, self._generation.get(name, 0)):
+            if text is not None and generation == (self._epoch, self._generation.get(name, 0)):
                 self._globs[name] = text
-            else:  # another process changed it meanwhile: its value may be the newer one
+            else:  # deleted, or another process changed it meanwhile (maybe newer)
                 self._globs.pop(name, None)
             self._generation[name] = self._generation.get(name, 0) + 1
             if not reached:
-                self._dirty.add(name)
+                self._dirty.add(name)  # Redis missed it: put right when Redis returns
+        return text
 
     def has_glob(self, name: str) -> bool:
         return self.get_glob(name) is not None
@@ -206,16 +282,6 @@ class RedisHook(MemoryHook):
         if ok:
             names.update(k.decode() if isinstance(k, bytes) else str(k) for k in keys)
         return sorted(names)
-
-    def destroy_glob(self, name: str) -> None:
-        self._delete_lower(name)
-
-        def delete(client: redis.Redis) -> None:
-            client.hdel(self.globs_key, name)
-            self._announce(client, {"name": name})
-
-        self._redis(delete)
-        self.forget(name)
 
     # -- invalidation ---------------------------------------------------------------
     def forget(self, name: str) -> None:
