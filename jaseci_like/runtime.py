@@ -21,9 +21,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jaseci_like.config.layers import ConfigLayers, validate
-from jaseci_like.config.secrets import mask_url
 from jaseci_like.config_api import ConfigApi
-from jaseci_like.errors import ConfigError, DuplicateService, JaseciLikeError, ServiceStartError
+from jaseci_like.errors import ConfigError, DuplicateService, ServiceStartError
 from jaseci_like.hooks.memory import MemoryHook
 from jaseci_like.hooks.orm import OrmHook
 from jaseci_like.hooks.redis import RedisHook
@@ -31,7 +30,7 @@ from jaseci_like.meta import MetaService
 from jaseci_like.plugins.manager import Plugins
 from jaseci_like.service import CommonService
 from jaseci_like.state import ServiceState
-from jaseci_like.supervisor import Supervisor, SupervisorConfig
+from jaseci_like.supervisor import Supervisor, SupervisorConfig, describe_failure
 
 log = logging.getLogger(__name__)
 
@@ -75,9 +74,10 @@ class RuntimeConfig(BaseModel):
 class ServiceStatus:
     """One row of ``status``: nothing secret in it.
 
-    ``restarts``, ``gave_up`` and ``retry_in`` (seconds to the next restart
-    attempt) come from the supervisor; ``error`` is its last error when the
-    service itself has none.
+    ``error`` says why the service is not running or not healthy now (None when
+    it is fine). ``restarts``, ``gave_up``, ``retry_in`` (seconds to the next
+    restart attempt) and ``last_error`` (the last failure it saw, kept after a
+    recovery) come from the supervisor.
     """
 
     name: str
@@ -89,14 +89,12 @@ class ServiceStatus:
     restarts: int = 0
     gave_up: bool = False
     retry_in: float | None = None
+    last_error: str | None = None
 
 
-def describe_error(exc: BaseException | None) -> str | None:
-    """A one-line, secret-free description of ``exc``."""
-    if exc is None:
-        return None
-    text = str(exc) if isinstance(exc, JaseciLikeError) else f"{type(exc).__name__}: {exc}"
-    return mask_url(text)
+def describe_error(exc: BaseException | None, service: CommonService | None = None) -> str | None:
+    """A one-line, secret-free description of ``exc`` (and of ``service``'s secrets)."""
+    return describe_failure(exc, service)
 
 
 def _admitted_plugins(layers: ConfigLayers, discover: bool = True, quiet: bool = False) -> Plugins:
@@ -265,8 +263,13 @@ class Runtime:
         """Stop everything in reverse start order; returns services with daemons left."""
         budget = self.settings.stop_timeout if timeout is None else timeout
         started = time.monotonic()
-        self.supervisor.stop(budget / 4)  # first, so nothing is restarted while stopping
+        # First, so nothing is restarted while stopping. A restart it is in the
+        # middle of cannot be cut short; it stops that service itself when done.
+        if not self.supervisor.stop(budget / 4):
+            log.info("the supervisor is finishing a restart; stopping the services meanwhile")
         left = self.meta.stop_all(max(0.1, budget - (time.monotonic() - started)))
+        if not self.supervisor.stop(max(0.1, budget - (time.monotonic() - started))):
+            log.warning("the supervisor thread did not end within the stop timeout")
         log.info("stopped in %.3fs", time.monotonic() - started)
         return left
 
@@ -278,14 +281,17 @@ class Runtime:
                 continue
             healthy: bool | None = None
             supervision = self.supervisor.states.get(name)
-            error = describe_error(service.error)
-            if error is None and supervision is not None:
-                error = supervision.last_error
+            error = describe_error(service.error, service)
             if service.is_running():
                 try:
                     healthy = bool(service.health())
                 except Exception as exc:  # reported in the row, with secrets masked
-                    healthy, error = False, describe_error(exc)
+                    healthy, error = False, describe_error(exc, service)
+                else:
+                    if not healthy:
+                        error = "health check returned false"
+            elif error is None and supervision is not None and service.enabled:
+                error = supervision.last_error  # e.g. NOT_STARTED after a reset that raised
             rows.append(
                 ServiceStatus(
                     name=name,
@@ -297,6 +303,7 @@ class Runtime:
                     restarts=supervision.restarts if supervision else 0,
                     gave_up=supervision.gave_up if supervision else False,
                     retry_in=supervision.retry_in() if supervision else None,
+                    last_error=supervision.last_error if supervision else None,
                 )
             )
         return rows

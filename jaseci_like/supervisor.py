@@ -1,25 +1,43 @@
 """The supervisor: keeps enabled services running, with backoff, and gives up cleanly.
 
-A daemon of the runtime checks each service on an interval. A FAILED service, or
-a RUNNING one whose ``health()`` fails, is reset (stopped, config re-read,
-started). Retries back off exponentially with jitter up to a cap; after
-``give_up_after`` failures in a row the service stays FAILED and is reported as
-given up. When a service comes back, the services that depend on it are reset
-too, so none keeps a client of the old instance.
+A daemon of the runtime checks each service on an interval, dependencies first.
+A FAILED service, or a RUNNING one whose ``health()`` fails, is reset (stopped,
+config re-read, started). The first attempt after a service was seen failing is
+made at once; each failed attempt in a row doubles the wait (``backoff_base``,
+``2 * backoff_base``, ... up to ``backoff_cap``, with ``jitter``). A restarted
+service is on probation for ``stable_after`` seconds: failing again before it
+passed a health check that late counts as one more failed attempt, so a crash
+loop backs off too. After ``give_up_after`` failed attempts in a row the
+service is left as it is (FAILED) and reported as given up. When a service
+comes back, the services that depend on it (directly or not) are reset too, so
+none keeps a client of the old instance.
+
+Per service (``Supervision``)::
+
+    healthy --fails--> retry now --attempt ok--> probation --healthy, stable_after later--> healthy
+                          ^   |                      |
+                          |   | attempt failed       | fails again
+                          |   v                      v
+                          +-- wait delay(failures) <-+  (failures == give_up_after: gave up)
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from jaseci_like.config.secrets import mask_url
+from jaseci_like.config.secrets import MASK, is_secret_key, mask_url
+from jaseci_like.errors import JaseciLikeError
 
 if TYPE_CHECKING:
     from jaseci_like.hooks.memory import MemoryHook
@@ -27,6 +45,10 @@ if TYPE_CHECKING:
     from jaseci_like.service import CommonService
 
 log = logging.getLogger(__name__)
+
+#: Secrets shorter than this are not searched for in error text: masking every
+#: "ab" in a message would garble it and hide nothing worth hiding.
+_MIN_SECRET_LEN = 4
 
 
 class SupervisorConfig(BaseModel):
@@ -36,32 +58,94 @@ class SupervisorConfig(BaseModel):
     enabled: bool = True
     #: Seconds between health checks of every service.
     interval: float = Field(default=1.0, gt=0, le=3600)
-    #: First retry delay, doubled on each failure in a row, capped.
+    #: Wait after the first failed attempt, doubled on each further one, capped.
     backoff_base: float = Field(default=0.2, gt=0, le=3600)
     backoff_cap: float = Field(default=30.0, gt=0, le=86400)
-    #: Fraction of each delay drawn at random (0.2: the delay is 80% to 120%).
+    #: Fraction of each wait drawn at random (0.2: 80% to 120%, never above the cap).
     jitter: float = Field(default=0.2, ge=0, le=1)
-    #: Failures in a row after which a service stays FAILED.
+    #: Failed attempts in a row after which a service is left FAILED.
     give_up_after: int = Field(default=10, ge=1, le=1_000_000)
+    #: Seconds a restarted service must stay healthy before its failures are forgotten.
+    stable_after: float = Field(default=10.0, ge=0, le=86400)
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Self:
+        if self.backoff_cap < self.backoff_base:
+            raise ValueError(
+                f"backoff_cap ({self.backoff_cap:g}) must not be below "
+                f"backoff_base ({self.backoff_base:g})"
+            )
+        return self
 
 
 @dataclass
 class Supervision:
     """What the supervisor knows of one service (shown by ``status`` and the API)."""
 
+    #: Times the supervisor brought it back to RUNNING (its own restarts, and resets
+    #: because a dependency came back).
     restarts: int = 0
+    #: Failed restart attempts in a row.
     failures: int = 0
+    #: The last failure seen, secrets masked; kept after the service recovers.
     last_error: str | None = None
     #: ``time.monotonic()`` of the next restart attempt, or None.
     next_retry: float | None = None
     gave_up: bool = False
-    history: list[float] = field(default_factory=list)
+    #: ``time.monotonic()`` until which a restarted service is on probation, or None.
+    probation_until: float | None = None
+    #: ``time.monotonic()`` of the latest restarts (oldest first).
+    history: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
     def retry_in(self) -> float | None:
         """Seconds until the next attempt (never negative), or None."""
-        if self.next_retry is None:
+        due = self.next_retry
+        if due is None or self.gave_up:
             return None
-        return max(0.0, self.next_retry - time.monotonic())
+        return max(0.0, due - time.monotonic())
+
+
+def secret_values(config: Mapping[str, Any]) -> set[str]:
+    """The secret strings inside a service config: ``SecretStr`` values, values of
+    secret-looking keys, and passwords inside URLs."""
+    found: set[str] = set()
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, SecretStr):
+            found.add(value.get_secret_value())
+        elif isinstance(value, Mapping):
+            for k, v in value.items():
+                walk(v, str(k))
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v, key)
+        elif isinstance(value, str):
+            if key and is_secret_key(key):
+                found.add(value)
+            elif "://" in value:
+                try:
+                    password = urlsplit(value).password
+                except ValueError:  # not a URL after all
+                    password = None
+                if password:
+                    found.add(password)
+
+    walk(config, "")
+    return {s for s in found if len(s) >= _MIN_SECRET_LEN}
+
+
+def describe_failure(exc: BaseException | None, service: CommonService | None = None) -> str | None:
+    """A description of ``exc`` with URL credentials and, when ``service`` is given,
+    every secret of its config masked."""
+    if exc is None:
+        return None
+    text = str(exc) if isinstance(exc, JaseciLikeError) else f"{type(exc).__name__}: {exc}"
+    text = mask_url(text)
+    if service is not None:
+        # Longest first, so a secret containing another is masked whole.
+        for secret in sorted(secret_values(service.config), key=len, reverse=True):
+            text = text.replace(secret, MASK)
+    return text
 
 
 class Supervisor:
@@ -79,17 +163,27 @@ class Supervisor:
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        #: Checks of every service completed so far (a test waits for "two more").
+        self.passes = 0
 
     # -- running ------------------------------------------------------------------
     def start(self) -> None:
+        """Start checking in a daemon thread (nothing happens if it already runs)."""
         if self._thread is not None and self._thread.is_alive():
-            return
+            if not self._stop.is_set():
+                return
+            self._thread.join()  # a stop still finishing a restart: let it end first
         self._stop.clear()
+        self._wake.clear()
         self._thread = threading.Thread(target=self._loop, name="supervisor", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> bool:
-        """Stop checking (before the services stop, so none is restarted meanwhile)."""
+        """Stop checking (before the services stop, so none is restarted meanwhile).
+
+        Returns False if the thread is still busy after ``timeout`` (a restart in
+        progress); it then stops the service it was restarting itself and ends.
+        """
         self._stop.set()
         self._wake.set()
         thread = self._thread
@@ -99,26 +193,38 @@ class Supervisor:
             thread.join(timeout)
         return not thread.is_alive()
 
+    @property
+    def running(self) -> bool:
+        """True while the checking thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def stopping(self) -> bool:
+        """True once :meth:`stop` was asked (the thread may still finish a restart)."""
+        return self._stop.is_set()
+
     def wake(self) -> None:
         """Check now rather than at the end of the interval."""
         self._wake.set()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            self._wake.clear()  # before the pass: a wake during it means "check again"
             try:
                 self.check_once()
-            except Exception:  # the supervisor itself must outlive any one check
-                log.exception("supervisor check failed")
+            except Exception as exc:  # the supervisor itself must outlive any one check
+                log.error("supervisor check failed: %s", describe_failure(exc))
+                log.debug("supervisor check failed", exc_info=True)
             self._wake.wait(self._next_wait())
-            self._wake.clear()
 
     def _next_wait(self) -> float:
         wait = self.config.interval
         with self._lock:
-            for state in self.states.values():
-                due = state.retry_in()
-                if due is not None and not state.gave_up:
-                    wait = min(wait, due)
+            states = list(self.states.values())
+        for state in states:
+            due = state.retry_in()
+            if due is not None:
+                wait = min(wait, due)
         return wait
 
     # -- one pass -------------------------------------------------------------------
@@ -135,35 +241,62 @@ class Supervisor:
                 service = self.hook.services.get(name)
                 if service is not None and service.enabled:
                     self._check(name, service)
+        self.passes += 1
 
     def _check(self, name: str, service: CommonService) -> None:
         state = self.state(name)
         if service.is_running():
             problem = self._health_problem(service)
             if problem is None:
+                self._healthy(name, state)
                 return
             state.last_error = problem
             log.warning("%s is unhealthy: %s", name, problem)
-        elif not service.has_failed():
-            return  # starting, stopping or never started: not ours to judge
-        elif service.error is not None:
-            state.last_error = mask_url(f"{type(service.error).__name__}: {service.error}")
+        elif service.has_failed():
+            state.last_error = describe_failure(service.error, service) or "FAILED"
+        elif not (service.is_ready() and state.next_retry is not None):
+            # Starting, stopping, stopped on purpose or never started: not ours to judge.
+            # (NOT_STARTED with a retry due is ours: a reset that raised left it so.)
+            return
         if state.gave_up:
             return
-        if state.next_retry is None and state.failures == 0:
-            state.next_retry = time.monotonic()  # first failure: try at once
-        if state.next_retry is not None and time.monotonic() < state.next_retry:
+        now = time.monotonic()
+        if state.next_retry is None:  # a failure seen just now
+            if state.probation_until is not None:
+                # It failed again soon after its restart: that restart did not hold.
+                state.probation_until = None
+                self._attempt_failed(name, state)
+            else:
+                state.next_retry = now  # it had been fine: try at once
+        due = state.next_retry
+        if state.gave_up or due is None or now < due:
             return
         if not self._dependencies_running(service):
             return  # they are restarted first (earlier level); no failure counted
         self._restart(name, service, state)
+
+    def _healthy(self, name: str, state: Supervision) -> None:
+        now = time.monotonic()
+        if state.failures and state.probation_until is None:
+            # Healthy again without a restart that held (it recovered by itself):
+            # its failures are forgotten once it has stayed so for stable_after.
+            state.probation_until = now + self.config.stable_after
+        until = state.probation_until
+        if until is not None and now >= until:
+            state.probation_until = None
+            state.failures = 0
+        if state.gave_up:  # brought back by hand (config refresh, reset)
+            log.info("%s runs again after the supervisor gave up on it", name)
+            state.gave_up = False
+            state.failures = 0
+        state.next_retry = None
 
     def _health_problem(self, service: CommonService) -> str | None:
         try:
             if service.health():
                 return None
         except Exception as exc:  # an unhealthy service is reported, then restarted
-            return mask_url(f"{type(exc).__name__}: {exc}")
+            return describe_failure(exc, service)
         return "health check returned false"
 
     def _dependencies_running(self, service: CommonService) -> bool:
@@ -175,35 +308,87 @@ class Supervisor:
 
     def _restart(self, name: str, service: CommonService, state: Supervision) -> None:
         log.info("restarting %s (attempt %d)", name, state.failures + 1)
-        service.reset(self.hook)
-        if service.is_running() and self._health_problem(service) is None:
-            state.restarts += 1
-            state.failures = 0
-            state.next_retry = None
-            state.history.append(time.monotonic())
-            log.warning("%s is running again (restart %d)", name, state.restarts)
-            self._restart_dependents(name)
+        error: BaseException | None = None
+        try:
+            service.reset(self.hook)
+        except Exception as exc:  # e.g. the config store is down while re-reading config
+            error = exc
+        if self._stop.is_set():
+            # The runtime began stopping during the reset: leave nothing running.
+            service.stop()
             return
+        if error is None and service.is_running():
+            problem = self._health_problem(service)
+            if problem is None:
+                now = time.monotonic()
+                state.restarts += 1
+                state.next_retry = None
+                state.probation_until = now + self.config.stable_after
+                state.history.append(now)
+                log.warning("%s is running again (restart %d)", name, state.restarts)
+                self._restart_dependents(name)
+                return
+            state.last_error = problem
+        else:
+            state.last_error = describe_failure(error or service.error, service) or (
+                f"not running after restart ({service.state.name})"
+            )
+        self._attempt_failed(name, state)
+
+    def _attempt_failed(self, name: str, state: Supervision) -> None:
         state.failures += 1
-        if service.error is not None:
-            state.last_error = mask_url(f"{type(service.error).__name__}: {service.error}")
         if state.failures >= self.config.give_up_after:
             state.gave_up = True
             state.next_retry = None
-            log.error("%s: giving up after %d failed restarts", name, state.failures)
+            log.error(
+                "%s: giving up after %d failed restarts: %s", name, state.failures, state.last_error
+            )
             return
-        state.next_retry = time.monotonic() + self.delay(state.failures)
+        wait = self.delay(state.failures)
+        state.next_retry = time.monotonic() + wait
+        log.info("%s: next restart attempt in %.2fs", name, wait)
 
     def delay(self, failures: int) -> float:
-        """Seconds before the next attempt after ``failures`` failures in a row."""
+        """Seconds to wait after ``failures`` failed attempts in a row (1 or more):
+        ``backoff_base * 2 ** (failures - 1)``, capped, with jitter, never above the cap."""
         c = self.config
-        base: float = min(c.backoff_cap, c.backoff_base * 2.0 ** (failures - 1))
-        return base * (1 + c.jitter * (2 * self._random.random() - 1))
+        try:
+            raw = math.ldexp(c.backoff_base, max(0, failures - 1))
+        except OverflowError:  # far past the cap
+            raw = math.inf
+        base = min(c.backoff_cap, raw)
+        return min(c.backoff_cap, base * (1 + c.jitter * (2 * self._random.random() - 1)))
 
     def _restart_dependents(self, name: str) -> None:
-        for other_name, other in list(self.hook.services.items()):
-            if name in other.requires and other.enabled and other.is_running():
+        """Reset every running service that needs ``name``, directly or not, in order."""
+        wanted = self._dependents_of(name)
+        if not wanted:
+            return
+        for level in self.meta.start_levels(wanted):
+            for other_name in level:
+                other = self.hook.services.get(other_name)
+                if other_name not in wanted or other is None or self._stop.is_set():
+                    continue
+                if not (other.enabled and other.is_running()):
+                    continue  # a failed one is restarted by its own check
                 log.info("restarting %s, which depends on %s", other_name, name)
-                other.reset(self.hook)
+                try:
+                    other.reset(self.hook)
+                except Exception as exc:  # its own check retries it with backoff
+                    self.state(other_name).last_error = describe_failure(exc, other)
+                    continue
                 if other.is_running():
                     self.state(other_name).restarts += 1
+
+    def _dependents_of(self, name: str) -> list[str]:
+        found: list[str] = []
+        todo: Iterable[str] = [name]
+        while todo:
+            needed = set(todo)
+            todo = [
+                n
+                for n, s in list(self.hook.services.items())
+                if n not in found and n != name and needed & set(s.requires)
+            ]
+            found.extend(todo)
+        return found

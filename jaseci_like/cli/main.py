@@ -25,7 +25,7 @@ from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
 from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
 from jaseci_like.hooks.redis import RedisHook
-from jaseci_like.runtime import Runtime
+from jaseci_like.runtime import Runtime, ServiceStatus
 
 EXIT_STOP_TIMEOUT = 6
 F = TypeVar("F", bound=Callable[..., Any])
@@ -112,6 +112,13 @@ def up(config_file: str | None, profile: str | None) -> None:
     click.echo(f"stopped in {took:.2f}s")
 
 
+def _retry(row: ServiceStatus) -> str:
+    """The supervisor's plan for a service: when it tries again, or that it gave up."""
+    if row.gave_up:
+        return "gave up"
+    return "-" if row.retry_in is None else f"in {row.retry_in:.1f}s"
+
+
 def _print_status(runtime: Runtime) -> None:
     rows = [
         [
@@ -119,11 +126,13 @@ def _print_status(runtime: Runtime) -> None:
             "yes" if s.enabled else "no",
             s.state,
             {None: "-", True: "ok", False: "FAIL"}[s.healthy],
+            str(s.restarts),
+            _retry(s),
             s.error or "",
         ]
         for s in runtime.status()
     ]
-    echo_table(["SERVICE", "ENABLED", "STATE", "HEALTH", "ERROR"], rows)
+    echo_table(["SERVICE", "ENABLED", "STATE", "HEALTH", "RESTARTS", "RETRY", "ERROR"], rows)
 
 
 @cli.command()

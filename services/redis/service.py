@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from jaseci_like_configs import defaults
 from pydantic import Field, SecretStr
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from jaseci_like import CommonService, MemoryHook, RedisHook, ServiceConfig
 
