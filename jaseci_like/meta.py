@@ -7,12 +7,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jaseci_like.errors import DependencyError, DuplicateService, ServiceNotFound
 from jaseci_like.hooks.memory import MemoryHook
 from jaseci_like.loop import RuntimeLoop
 from jaseci_like.service import CommonService
+
+if TYPE_CHECKING:
+    from jaseci_like.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,9 @@ class Registry:
     loop: RuntimeLoop = field(default_factory=RuntimeLoop)
     #: Named background tasks contributed by plugins (the task service runs them).
     tasks: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    #: The supervisor of the runtime using this registry, if any (services may report
+    #: what it knows, e.g. an API's readiness probe).
+    supervisor: Supervisor | None = None
 
 
 _SHARED = Registry()

@@ -76,8 +76,9 @@ class ServiceStatus:
 
     ``error`` says why the service is not running or not healthy now (None when
     it is fine). ``restarts``, ``gave_up``, ``retry_in`` (seconds to the next
-    restart attempt) and ``last_error`` (the last failure it saw, kept after a
-    recovery) come from the supervisor.
+    restart attempt), ``waiting_for`` (a dependency that must run first) and
+    ``last_error`` (the last failure it saw, kept after a recovery) come from
+    the supervisor.
     """
 
     name: str
@@ -89,11 +90,12 @@ class ServiceStatus:
     restarts: int = 0
     gave_up: bool = False
     retry_in: float | None = None
+    waiting_for: str | None = None
     last_error: str | None = None
 
 
 def describe_error(exc: BaseException | None, service: CommonService | None = None) -> str | None:
-    """A one-line, secret-free description of ``exc`` (and of ``service``'s secrets)."""
+    """A secret-free description of ``exc`` (``service``'s own secrets masked too)."""
     return describe_failure(exc, service)
 
 
@@ -155,6 +157,7 @@ class Runtime:
             self.meta.registry.tasks.setdefault(name, func)
         self.hook = self._make_hook()
         self.supervisor = Supervisor(self.meta, self.hook, self.settings.supervisor)
+        self.meta.registry.supervisor = self.supervisor
         self.check_config()
 
     @staticmethod
@@ -303,6 +306,7 @@ class Runtime:
                     restarts=supervision.restarts if supervision else 0,
                     gave_up=supervision.gave_up if supervision else False,
                     retry_in=supervision.retry_in() if supervision else None,
+                    waiting_for=supervision.waiting_for if supervision else None,
                     last_error=supervision.last_error if supervision else None,
                 )
             )

@@ -8,9 +8,11 @@ made at once; each failed attempt in a row doubles the wait (``backoff_base``,
 service is on probation for ``stable_after`` seconds: failing again before it
 passed a health check that late counts as one more failed attempt, so a crash
 loop backs off too. After ``give_up_after`` failed attempts in a row the
-service is left as it is (FAILED) and reported as given up. When a service
-comes back, the services that depend on it (directly or not) are reset too, so
-none keeps a client of the old instance.
+service is left as it is (FAILED; or RUNNING and unhealthy, if that is how its
+last attempt ended) and reported as given up. A service whose dependency is not
+running is not tried (nor counted as failing) until that one runs. When a
+service comes back, the running services that depend on it (directly or not)
+are reset too, so none keeps a client of the old instance.
 
 Per service (``Supervision``)::
 
@@ -94,6 +96,8 @@ class Supervision:
     gave_up: bool = False
     #: ``time.monotonic()`` until which a restarted service is on probation, or None.
     probation_until: float | None = None
+    #: A dependency that is not running, which its restart waits for.
+    waiting_for: str | None = None
     #: ``time.monotonic()`` of the latest restarts (oldest first).
     history: deque[float] = field(default_factory=lambda: deque(maxlen=64))
 
@@ -210,21 +214,29 @@ class Supervisor:
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before the pass: a wake during it means "check again"
+            began = time.monotonic()
             try:
                 self.check_once()
             except Exception as exc:  # the supervisor itself must outlive any one check
                 log.error("supervisor check failed: %s", describe_failure(exc))
                 log.debug("supervisor check failed", exc_info=True)
-            self._wake.wait(self._next_wait())
+            self._wake.wait(self._next_wait(began))
 
-    def _next_wait(self) -> float:
+    def _next_wait(self, pass_began: float) -> float:
+        """The interval, or less when a retry falls due sooner.
+
+        A retry that was already due when the pass began and is still pending was
+        held back (its dependency is down, or the service is no longer checked):
+        it waits for the next interval, or the loop would spin.
+        """
         wait = self.config.interval
+        now = time.monotonic()
         with self._lock:
             states = list(self.states.values())
         for state in states:
-            due = state.retry_in()
-            if due is not None:
-                wait = min(wait, due)
+            due = state.next_retry
+            if due is not None and not state.gave_up and due > pass_began:
+                wait = min(wait, max(0.0, due - now))
         return wait
 
     # -- one pass -------------------------------------------------------------------
@@ -250,8 +262,9 @@ class Supervisor:
             if problem is None:
                 self._healthy(name, state)
                 return
+            if state.next_retry is None and not state.gave_up:  # once, not every interval
+                log.warning("%s is unhealthy: %s", name, problem)
             state.last_error = problem
-            log.warning("%s is unhealthy: %s", name, problem)
         elif service.has_failed():
             state.last_error = describe_failure(service.error, service) or "FAILED"
         elif not (service.is_ready() and state.next_retry is not None):
@@ -271,8 +284,9 @@ class Supervisor:
         due = state.next_retry
         if state.gave_up or due is None or now < due:
             return
-        if not self._dependencies_running(service):
-            return  # they are restarted first (earlier level); no failure counted
+        state.waiting_for = self._missing_dependency(service)
+        if state.waiting_for is not None:
+            return  # restarted after it (it is checked first); no failure counted
         self._restart(name, service, state)
 
     def _healthy(self, name: str, state: Supervision) -> None:
@@ -290,6 +304,7 @@ class Supervisor:
             state.gave_up = False
             state.failures = 0
         state.next_retry = None
+        state.waiting_for = None
 
     def _health_problem(self, service: CommonService) -> str | None:
         try:
@@ -299,12 +314,13 @@ class Supervisor:
             return describe_failure(exc, service)
         return "health check returned false"
 
-    def _dependencies_running(self, service: CommonService) -> bool:
+    def _missing_dependency(self, service: CommonService) -> str | None:
+        """The first service ``service`` needs that is not running, or None."""
         for dep in service.requires:
             other = self.hook.services.get(dep)
             if other is None or not other.is_running():
-                return False
-        return True
+                return dep
+        return None
 
     def _restart(self, name: str, service: CommonService, state: Supervision) -> None:
         log.info("restarting %s (attempt %d)", name, state.failures + 1)
@@ -321,10 +337,10 @@ class Supervisor:
             problem = self._health_problem(service)
             if problem is None:
                 now = time.monotonic()
-                state.restarts += 1
                 state.next_retry = None
                 state.probation_until = now + self.config.stable_after
                 state.history.append(now)
+                state.restarts += 1  # last: a reader that sees it sees the rest
                 log.warning("%s is running again (restart %d)", name, state.restarts)
                 self._restart_dependents(name)
                 return
@@ -371,6 +387,8 @@ class Supervisor:
                     continue
                 if not (other.enabled and other.is_running()):
                     continue  # a failed one is restarted by its own check
+                if self._missing_dependency(other) is not None:
+                    continue  # one of its other dependencies is down: reset after that one
                 log.info("restarting %s, which depends on %s", other_name, name)
                 try:
                     other.reset(self.hook)

@@ -116,6 +116,8 @@ def _retry(row: ServiceStatus) -> str:
     """The supervisor's plan for a service: when it tries again, or that it gave up."""
     if row.gave_up:
         return "gave up"
+    if row.waiting_for is not None:
+        return f"after {row.waiting_for}"
     return "-" if row.retry_in is None else f"in {row.retry_in:.1f}s"
 
 

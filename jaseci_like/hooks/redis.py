@@ -93,16 +93,15 @@ class RedisHook(MemoryHook):
         import redis as redis_lib
 
         try:
+            if self._was_down:
+                # Put Redis right before trusting it again: what it holds may
+                # predate writes it missed.
+                self._redis_recovered(client)
+                self._was_down = False
             result = op(client)
         except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
             self._redis_failed(exc)
             return False, None
-        if self._was_down:
-            self._was_down = False
-            try:
-                self._redis_recovered(client)
-            except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
-                self._redis_failed(exc)
         return True, result
 
     def _redis_failed(self, exc: BaseException) -> None:
@@ -133,7 +132,12 @@ class RedisHook(MemoryHook):
         self._announce(client, {"all": True})
 
     def attach_cache(self) -> None:
-        """Redis has just started: read through it from now on, like every other process."""
+        """The cache service has just (re)started: read through it from now on, like
+        every other process. If writes missed it meanwhile (it was down, or not yet
+        up), it is put right before its first use, as after an outage."""
+        with self._globs_lock:
+            if self._dirty:
+                self._was_down = True
         self.forget_all()
 
     def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
