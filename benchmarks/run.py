@@ -39,6 +39,8 @@ AREAS = (
     "benchmarks.config",
     "benchmarks.task",
     "benchmarks.group_config",
+    "benchmarks.supervisor",
+    "benchmarks.api",
 )
 RESULTS = HERE / "results.json"
 

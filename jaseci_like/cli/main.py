@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import click
 
 from jaseci_like.cli.output import echo_table, setup_logging
-from jaseci_like.config.secrets import mask, mask_url
+from jaseci_like.config.secrets import mask, mask_url, printable
 from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
 from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
@@ -166,6 +166,8 @@ def _split_key(key: str) -> tuple[str, list[str]]:
     service, _, rest = key.partition(".")
     if not service or not rest or "" in rest.split("."):
         raise ConfigError(f"key {key!r}: expected SERVICE.KEY, for example redis.port")
+    if not key.isprintable():  # control characters, bidi overrides, undecodable bytes
+        raise ConfigError(f"key {key!r}: only printable characters may name a key")
     return service, rest.split(".")
 
 
@@ -253,10 +255,10 @@ def config_set(config_file: str | None, profile: str | None, key: str, value: st
     if value.lstrip()[:1] in ("[", "{"):
         try:
             parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"{key} = {mask(value, path[-1])!r}: not valid JSON ({exc.msg})"
-            ) from None
+        except (json.JSONDecodeError, RecursionError) as exc:
+            why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            shown = printable(repr(mask(value, path[-1])))
+            raise ConfigError(f"{key} = {shown}: not valid JSON ({why})") from None
     runtime = load_runtime(config_file, profile)
     try:
         runtime.open_store()

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jaseci_like.config.secrets import mask
+from jaseci_like.config.secrets import mask, printable
 from jaseci_like.config.sources import EnvSource, Source, YamlFileSource
 from jaseci_like.errors import ConfigError
 
@@ -41,14 +41,19 @@ class Resolved:
     def origin_of(self, path: Iterable[str]) -> str:
         """Origin of the value at ``path`` (or of the nearest mapping holding it)."""
         key = tuple(path)
-        for n in range(len(key), 0, -1):
-            found = self.origins.get(key[:n])
-            if found is not None:
-                return found
-        # A key below a path that only deeper leaves name: any leaf under it.
+        # The key itself or, for a mapping whose leaves came from several layers, the
+        # highest of them: layers merge lowest first, and a merge re-inserts what it
+        # overrides, so the last entry at or below the key is the one that counts.
+        found: str | None = None
         for leaf, origin in self.origins.items():
             if leaf[: len(key)] == key:
-                return origin
+                found = origin
+        if found is not None:
+            return found
+        for n in range(len(key) - 1, 0, -1):
+            above = self.origins.get(key[:n])
+            if above is not None:
+                return above
         return DEFAULTS
 
     def leaves(self) -> list[tuple[Path_, Any, str]]:
@@ -234,14 +239,14 @@ def describe_errors(exc: ValidationError, resolved: Resolved) -> list[str]:
     problems = []
     for err in exc.errors(include_url=False):
         path = tuple(str(p) for p in err["loc"])
-        dotted = ".".join((resolved.section, *path))
+        dotted = printable(".".join((resolved.section, *path)))
         if err["type"] == "missing":
             problems.append(f"{dotted}: required, but no layer sets it")
             continue
-        shown = mask(err.get("input"), path[-1] if path else "")
-        origin = resolved.origin_of(path)
+        value = printable(repr(mask(err.get("input"), path[-1] if path else "")))
+        origin = printable(resolved.origin_of(path))
         if err["type"] == "extra_forbidden":
-            problems.append(f"{dotted} = {shown!r} (from {origin}): unknown key")
+            problems.append(f"{dotted} = {value} (from {origin}): unknown key")
         else:
-            problems.append(f"{dotted} = {shown!r} (from {origin}): {err['msg']}")
+            problems.append(f"{dotted} = {value} (from {origin}): {printable(err['msg'], 1000)}")
     return problems

@@ -16,7 +16,23 @@ MASK = "***"
 _SECRET_KEY = re.compile(
     r"(pass(word|wd)?|secret|token|api_?key|private_?key|credentials?|auth)$", re.IGNORECASE
 )
-_URL_WITH_USERINFO = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s]*@", re.IGNORECASE)
+# The scheme is bounded: unbounded, a long text without "://" costs quadratic time
+# (every start position scans to its end), seconds for a 10 kB error message.
+_URL_WITH_USERINFO = re.compile(r"[a-z][a-z0-9+.-]{0,31}://[^/\s]*@", re.IGNORECASE)
+
+
+#: Longest text a message repeats in full; the rest is elided.
+SHOWN_CHARS = 200
+
+
+def printable(text: str, limit: int = SHOWN_CHARS) -> str:
+    """``text`` safe to put in a message: characters a terminal would hide or act on
+    (control, bidi overrides, lone surrogates) escaped, at most ``limit`` of it kept."""
+    if not text.isprintable():
+        text = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    if len(text) > limit:
+        text = f"{text[:limit]}... ({len(text)} characters)"
+    return text
 
 
 def is_secret_key(key: str) -> bool:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import yaml
 
-from jaseci_like.config.secrets import mask
+from jaseci_like.config.secrets import mask, printable
 from jaseci_like.errors import ConfigError
 
 ENV_PREFIX = "JASECI_LIKE__"
@@ -101,11 +101,10 @@ class EnvSource:
             if raw.lstrip()[:1] in ("[", "{"):
                 try:
                     value = json.loads(raw)
-                except json.JSONDecodeError as exc:
-                    shown = mask(raw, parts[-1])
-                    problems.append(
-                        f"environment variable {var}={shown!r}: not valid JSON ({exc.msg})"
-                    )
+                except (json.JSONDecodeError, RecursionError) as exc:
+                    shown = printable(repr(mask(raw, parts[-1])))
+                    why = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+                    problems.append(f"environment variable {var}={shown}: not valid JSON ({why})")
                     continue
             section, path = parts[0], tuple(parts[1:])
             _set_path(self._sections.setdefault(section, {}), path, value)
@@ -140,23 +139,110 @@ def _set_path(doc: Doc, path: tuple[str, ...], value: Any) -> None:
     doc[path[-1]] = value
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a key given twice in one mapping is an error
+    (PyYAML would keep the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:
+                continue  # an unhashable key: construct_mapping below says so
+            if duplicate:
+                raise yaml.constructor.ConstructorError(
+                    "while reading a mapping",
+                    node.start_mark,
+                    f"found the key {key!r} twice",
+                    key_node.start_mark,
+                )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """Where and what, from a PyYAML error (a reader error has no marks, only a position)."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f" at character {exc.position}: {exc.reason}: {exc.character!r}"
+    where = ""
+    mark = getattr(exc, "problem_mark", None)
+    if mark is not None:
+        where = f" at line {mark.line + 1}, column {mark.column + 1}"
+    return f"{where}: {getattr(exc, 'problem', None) or 'invalid YAML'}"
+
+
+#: Most characters a config file may have.
+MAX_FILE_CHARS = 1 << 20
+#: Most values (mappings, lists, keys and scalars) a config file may hold, aliases
+#: counted each time they are used: a few nested aliases could otherwise expand to
+#: billions of values when the layers are merged (a "billion laughs" file).
+MAX_VALUES = 100_000
+
+
+def _too_many_values(doc: Any, limit: int = MAX_VALUES) -> bool:
+    count = 0
+    stack = [doc]
+    while stack:
+        count += 1
+        if count > limit:
+            return True
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _not_unicode(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """The path of the first key or text that is not valid Unicode (a lone surrogate,
+    which YAML's "\\uD800" escape can make), or None."""
+    if isinstance(value, str):
+        return None if _is_unicode(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = key if isinstance(key, str) and key.isprintable() else ascii(key)
+            if isinstance(key, str) and not _is_unicode(key):
+                return (*path, name)
+            found = _not_unicode(item, (*path, name))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _not_unicode(item, (*path, str(index)))
+            if found is not None:
+                return found
+    return None
+
+
 def load_yaml_sections(path: Path, kind: str = "file") -> dict[str, Doc]:
     """Read a YAML file of ``section: {key: value}`` mappings, or say precisely why not."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open(encoding="utf-8") as handle:
+            text = handle.read(MAX_FILE_CHARS + 1)  # bounded: /dev/zero never ends
     except FileNotFoundError:
         raise ConfigError(f"{kind} {path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{kind} {path}: cannot be read ({exc})") from None
+    if len(text) > MAX_FILE_CHARS:
+        raise ConfigError(f"{kind} {path}: more than {MAX_FILE_CHARS} characters")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
     except yaml.YAMLError as exc:
-        where = ""
-        mark = getattr(exc, "problem_mark", None)
-        if mark is not None:
-            where = f" at line {mark.line + 1}, column {mark.column + 1}"
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{kind} {path}{where}: YAML syntax error: {problem}") from None
+        raise ConfigError(f"{kind} {path}: YAML syntax error{_yaml_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{kind} {path}: nested too deeply to be a config file") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):
@@ -164,12 +250,28 @@ def load_yaml_sections(path: Path, kind: str = "file") -> dict[str, Doc]:
             f"{kind} {path}: the top level must be a mapping of sections "
             f"(service names), not {type(doc).__name__}"
         )
+    if _too_many_values(doc):
+        raise ConfigError(
+            f"{kind} {path}: more than {MAX_VALUES} values (aliases counted each time "
+            "they are used); a config file needs far fewer"
+        )
+    bad = _not_unicode(doc)
+    if bad is not None:
+        raise ConfigError(
+            f"{kind} {path}: {'.'.join(bad)}: not valid Unicode text "
+            "(a lone surrogate such as \\uD800 cannot be used)"
+        )
     # An empty section (`redis:` with nothing under it) reads as None: no keys.
     doc = {key: {} if value is None else value for key, value in doc.items()}
     problems = [
+        f"{kind} {path}: section {key!r}: a section name must be text (a service name)"
+        for key in doc
+        if not isinstance(key, str)
+    ]
+    problems += [
         f"{kind} {path}: section {key!r} must be a mapping of keys, not {type(value).__name__}"
         for key, value in doc.items()
-        if not isinstance(key, str) or not isinstance(value, dict)
+        if isinstance(key, str) and not isinstance(value, dict)
     ]
     if problems:
         raise ConfigError(problems)

@@ -61,6 +61,34 @@ class ConstraintViolation(RepositoryError):
     exit_code = 10
 
 
+class DatabaseUnavailable(RepositoryError):
+    """The database did not answer, or kept failing with transient errors through
+    every retry; the operation changed nothing. Retrying later may succeed.
+
+    ``retry_after``: seconds a caller may wait before trying again.
+    """
+
+    code = "database_unavailable"
+    http_status = 503
+    exit_code = 7
+    retriable: ClassVar[bool] = True
+    #: Whether the change was applied: False here, None when nobody can tell.
+    committed: ClassVar[bool | None] = False
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CommitOutcomeUnknown(DatabaseUnavailable):
+    """The connection was lost while the transaction committed: the change may or may
+    not have been applied. It is not retried blindly (a create would then fail as a
+    duplicate, or a change be applied twice); read the state back first."""
+
+    code = "commit_outcome_unknown"
+    committed = None
+
+
 class InvalidQuery(RepositoryError):
     """A pagination, cursor, ordering or scope the query cannot use."""
 
@@ -116,10 +144,12 @@ def translate_integrity_error(
 def is_transient(exc: BaseException) -> bool:
     """Whether running the same transaction again may succeed.
 
-    True for a lost connection, a serialization failure or deadlock, a lock
-    timeout, and SQLite's "database is locked"; never for a domain error.
+    True for a lost or refused connection, a serialization failure or deadlock, a
+    lock timeout, and SQLite's "database is locked"; never for a domain error.
     """
-    if isinstance(exc, ConnectionError):
+    if isinstance(exc, OSError):
+        # Refused, reset or timed out (ConnectionError, TimeoutError), and asyncpg's
+        # plain OSError("Multiple exceptions: ...") when every address refused.
         return True
     if not isinstance(exc, DBAPIError) or isinstance(exc, IntegrityError):
         return False
@@ -136,3 +166,20 @@ def is_transient(exc: BaseException) -> bool:
     return any(marker in text for marker in _SQLITE_TRANSIENT_TEXT) or (
         "connection" in text and "closed" in text
     )
+
+
+#: SQLSTATEs of a server that ended the session: shutting down, terminating backends.
+_SESSION_ENDED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def is_connection_lost(exc: BaseException) -> bool:
+    """Whether the connection to the database broke (refused, reset, closed by the
+    server): the transaction it carried was not finished by this client."""
+    if isinstance(exc, OSError):  # ConnectionError and socket errors included
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc.orig)
+    return state is not None and (state.startswith("08") or state in _SESSION_ENDED_SQLSTATES)

@@ -44,6 +44,10 @@ def _check_limit(limit: int) -> None:
         raise InvalidQuery(f"page size {limit}: must be between 1 and {MAX_PAGE_SIZE}")
 
 
+#: Largest offset a query may skip (a signed 64-bit integer in SQL).
+MAX_OFFSET = (1 << 63) - 1
+
+
 @dataclass(frozen=True)
 class OffsetPagination:
     """``limit`` rows after skipping ``offset``."""
@@ -55,6 +59,8 @@ class OffsetPagination:
         _check_limit(self.limit)
         if self.offset < 0:
             raise InvalidQuery(f"offset {self.offset}: must not be negative")
+        if self.offset > MAX_OFFSET:  # the databases take a 64-bit integer at most
+            raise InvalidQuery(f"offset {self.offset}: at most {MAX_OFFSET}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from functools import wraps
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from jaseci_like.errors import JaseciLikeError
-from jaseci_like.repository.errors import is_transient
+from jaseci_like.repository.errors import DatabaseUnavailable, is_transient
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
@@ -37,15 +37,24 @@ _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 @dataclass(frozen=True)
 class RetryPolicy:
     """Up to ``attempts`` runs; before run n+1 wait about ``base_delay * 2**(n-1)``
-    (at most ``max_delay``), randomized between half and all of it."""
+    (at most ``max_delay``), randomized between half and all of it. No retry starts
+    after ``max_total`` seconds, so an outage costs a caller a bounded wait."""
 
     attempts: int = 4
     base_delay: float = 0.02
     max_delay: float = 1.0
+    max_total: float = 5.0
 
     def __post_init__(self) -> None:
-        if self.attempts < 1 or self.base_delay < 0 or self.max_delay < self.base_delay:
-            raise ValueError(f"{self!r}: need attempts >= 1 and 0 <= base_delay <= max_delay")
+        if (
+            self.attempts < 1
+            or self.base_delay < 0
+            or self.max_delay < self.base_delay
+            or self.max_total <= 0
+        ):
+            raise ValueError(
+                f"{self!r}: need attempts >= 1, 0 <= base_delay <= max_delay and max_total > 0"
+            )
 
     def backoff(self, retry: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``retry`` (1 for the first retry)."""
@@ -131,6 +140,8 @@ class Resilience:
 
     ``on_retry`` (optional, async) is awaited before each retry's wait: for
     logging, or for a test to release the lock that made the attempt fail.
+    ``typed_unavailable``: a transient error left after the retries is raised as
+    :class:`DatabaseUnavailable` (the driver's error as its cause) instead of as it is.
     """
 
     def __init__(
@@ -139,10 +150,13 @@ class Resilience:
         retry: RetryPolicy | None = None,
         on_retry: Callable[[RetryEvent], Awaitable[None]] | None = None,
         seed: int | None = None,
+        *,
+        typed_unavailable: bool = False,
     ) -> None:
         self.metrics = metrics
         self.retry = retry if retry is not None else RetryPolicy()
         self.on_retry = on_retry
+        self.typed_unavailable = typed_unavailable
         self._rng = random.Random(seed)
 
     async def call(self, operation: str, func: Callable[[], Awaitable[T]]) -> T:
@@ -154,8 +168,14 @@ class Resilience:
             try:
                 result = await func()
             except Exception as exc:
-                if attempt < self.retry.attempts and is_transient(exc):
-                    delay = self.retry.backoff(attempt, self._rng)
+                transient = is_transient(exc)
+                delay = self.retry.backoff(attempt, self._rng) if transient else 0.0
+                spent = time.perf_counter() - began
+                if (
+                    transient
+                    and attempt < self.retry.attempts
+                    and spent + delay <= self.retry.max_total
+                ):
                     log.warning(
                         "%s: attempt %d of %d hit a transient database error (%s); "
                         "retrying in %.3fs",
@@ -169,9 +189,14 @@ class Resilience:
                         await self.on_retry(RetryEvent(operation, attempt, delay, exc))
                     await asyncio.sleep(delay)
                     continue
-                self.metrics.observe(
-                    operation, outcome_of(exc), time.perf_counter() - began, attempt
-                )
+                self.metrics.observe(operation, outcome_of(exc), spent, attempt)
+                if transient and self.typed_unavailable:
+                    raise DatabaseUnavailable(
+                        f"{operation}: the database is unavailable ({type(exc).__name__}, "
+                        f"{attempt} attempt(s) in {spent:.2f}s); nothing was changed, "
+                        "retry in a moment",
+                        retry_after=max(1.0, self.retry.max_delay),
+                    ) from exc
                 raise
             self.metrics.observe(operation, OK, time.perf_counter() - began, attempt)
             return result

@@ -10,7 +10,9 @@ it, so resolving, checking and changing happen in a single transaction::
 The transaction commits when the block ends and rolls back when it raises. On
 SQLite the db service's engine opens it with BEGIN IMMEDIATE (writers are
 serialized); on PostgreSQL writers lock the rows they change first
-(``Querier(lock=True)`` / ``SELECT ... FOR UPDATE``).
+(``Querier(lock=True)`` / ``SELECT ... FOR UPDATE``). A failure before the commit
+leaves nothing behind; a connection lost during the commit is reported as
+:class:`CommitOutcomeUnknown`, never as a plain (retriable) failure.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
 from jaseci_like.repository.creator import BulkCreator, Creator
+from jaseci_like.repository.errors import CommitOutcomeUnknown, is_connection_lost
 from jaseci_like.repository.pagination import Page
 from jaseci_like.repository.purger import BatchPurger, Purger
 from jaseci_like.repository.querier import BatchQuerier, Querier
@@ -104,5 +107,18 @@ class DbOps:
 
     @asynccontextmanager
     async def write_ops(self) -> AsyncIterator[WriteOps]:
-        async with self.engine.connect() as conn, conn.begin():
-            yield WriteOps(conn)
+        """A writing transaction; a connection lost while it commits raises
+        :class:`CommitOutcomeUnknown` (the change may or may not be there)."""
+        committing = False
+        try:
+            async with self.engine.connect() as conn, conn.begin():
+                yield WriteOps(conn)
+                committing = True  # the block is done: leaving it commits
+        except Exception as exc:
+            if committing and is_connection_lost(exc):
+                raise CommitOutcomeUnknown(
+                    "the connection to the database was lost while committing: the change "
+                    "may or may not have been applied; read it back before trying again "
+                    f"({type(exc).__name__})"
+                ) from exc
+            raise

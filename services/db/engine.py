@@ -51,9 +51,29 @@ def _shown(url: str) -> str:
     return redacted
 
 
-def create_engine(url: URL, *, echo: bool, pool_size: int, busy_timeout_ms: int) -> AsyncEngine:
+def create_engine(
+    url: URL,
+    *,
+    echo: bool,
+    pool_size: int,
+    busy_timeout_ms: int,
+    connect_timeout: float = 5.0,
+    pool_timeout: float = 5.0,
+) -> AsyncEngine:
+    """The engine of ``url``. A server that is down fails a call within about
+    ``connect_timeout`` (a new connection) or ``pool_timeout`` (waiting for a pooled
+    one) seconds instead of stalling; pooled connections are pinged before use, so
+    the ones a restart broke are replaced on the next checkout."""
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url, echo=echo, pool_size=pool_size, pool_pre_ping=True)
+        connect_args = {"timeout": connect_timeout} if url.get_driver_name() == "asyncpg" else {}
+        return create_async_engine(
+            url,
+            echo=echo,
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=pool_timeout,
+            connect_args=connect_args,
+        )
     engine = create_async_engine(url, echo=echo)
     _serialize_sqlite_writers(engine, busy_timeout_ms)
     return engine

@@ -27,6 +27,10 @@ class DbConfig(ServiceConfig):
     pool_size: int = Field(ge=1, le=1000)
     migrate: bool = True
     busy_timeout_ms: int = Field(ge=0, le=600_000)
+    #: Seconds to open a connection / to wait for a pooled one (PostgreSQL): while
+    #: the server is down, calls fail within these instead of hanging.
+    connect_timeout: float = Field(default=5.0, gt=0, le=600)
+    pool_timeout: float = Field(default=5.0, gt=0, le=600)
 
 
 class DbService(CommonService):
@@ -51,7 +55,12 @@ class DbService(CommonService):
         url = engines.database_url(c["url"], engines.data_dir(c["data_dir"]))
         self.url = redact_url(url.render_as_string(hide_password=False))
         engine = engines.create_engine(
-            url, echo=c["echo"], pool_size=c["pool_size"], busy_timeout_ms=c["busy_timeout_ms"]
+            url,
+            echo=c["echo"],
+            pool_size=c["pool_size"],
+            busy_timeout_ms=c["busy_timeout_ms"],
+            connect_timeout=c["connect_timeout"],
+            pool_timeout=c["pool_timeout"],
         )
         try:
             self.loop.run(self._open(engine, c["migrate"]))

@@ -51,7 +51,9 @@ class GroupConfig:
         self.engine = engine
         self.limits = limits if limits is not None else Limits()
         self.metrics = OperationMetrics(METRICS_PREFIX, registry)
-        self.resilience = Resilience(self.metrics, retry, on_retry)
+        # A database still down after the retries is one typed, retriable error
+        # (database_unavailable, HTTP 503), not the driver's own.
+        self.resilience = Resilience(self.metrics, retry, on_retry, typed_unavailable=True)
         self.default_domain = default_domain
         self._source = source = GroupConfigDbSource(engine, self.limits)
         self.dotfiles = DotfileService(DotfileRepository(source, self.resilience))

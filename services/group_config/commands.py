@@ -13,7 +13,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -23,13 +23,14 @@ from jaseci_like_services.group_config.types import (
     DotfileChanges,
     DotfileSpec,
     Role,
+    User,
 )
 
 from jaseci_like.cli.main import handle_errors, load_runtime, runtime_options
 from jaseci_like.cli.output import echo_table
 from jaseci_like.errors import ServiceStartError
 from jaseci_like.repository import OffsetPagination
-from jaseci_like.runtime import describe_error
+from jaseci_like.runtime import Runtime, describe_error
 
 if TYPE_CHECKING:
     from jaseci_like_services.group_config.app import BlockingGroupConfig, GroupConfig
@@ -38,11 +39,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 SERVICE = "group_config"
 
 
+@dataclass(frozen=True)
+class Session:
+    """One command's started group_config service: its app, the blocking facade, the
+    acting user, and the runtime (for plugins that add steps to a command)."""
+
+    runtime: Runtime
+    app: GroupConfig
+    api: BlockingGroupConfig
+    actor: CurrentUser
+
+
 @contextmanager
-def session(
-    config_file: str | None, profile: str | None, as_user: str | None
-) -> Iterator[tuple[BlockingGroupConfig, CurrentUser]]:
-    """The running service's blocking facade and the acting user; stopped afterwards."""
+def running(config_file: str | None, profile: str | None, as_user: str | None) -> Iterator[Session]:
+    """The running service and the acting user; everything stopped afterwards."""
     runtime = load_runtime(config_file, profile)
     try:
         runtime.meta.start_services(runtime.hook, [SERVICE])
@@ -55,9 +65,25 @@ def session(
         app: GroupConfig = service.app
         api = app.sync
         actor = app.system_user() if as_user is None else api.users.identity(_user_key(as_user))
-        yield api, actor
+        yield Session(runtime, app, api, actor)
     finally:
         runtime.stop()
+
+
+@contextmanager
+def session(
+    config_file: str | None, profile: str | None, as_user: str | None
+) -> Iterator[tuple[BlockingGroupConfig, CurrentUser]]:
+    """The running service's blocking facade and the acting user; stopped afterwards."""
+    with running(config_file, profile, as_user) as started:
+        yield started.api, started.actor
+
+
+#: Steps run by `users create` once the user exists, in the same session; each
+#: returns lines to print. Plugins add theirs (the api plugin issues the user's
+#: first API key), so this module knows nothing of them.
+AfterUserCreated = Callable[[Session, User], list[str]]
+AFTER_USER_CREATED: list[AfterUserCreated] = []
 
 
 def _user_key(value: str) -> uuid.UUID | str:
@@ -91,15 +117,35 @@ def _json(value: Any) -> None:
     click.echo(json.dumps(value, default=str, indent=2, sort_keys=True))
 
 
+#: Most characters ``--file`` reads (64 Mi; the group's own byte limit applies after).
+MAX_FILE_CHARS = 64 << 20
+
+
 def _read_data(data: str | None, file: str | None) -> str | None:
     if data is not None and file is not None:
         raise click.UsageError("give --data or --file, not both")
     if file is None:
         return data
-    if file == "-":
-        return sys.stdin.read()
-    with open(file, encoding="utf-8") as handle:
-        return handle.read()
+    # A file that cannot be read as UTF-8 text is the caller's mistake: a usage error
+    # naming it, not a traceback. Read at most a bound (/dev/zero never ends).
+    try:
+        if file == "-":
+            text = sys.stdin.read(MAX_FILE_CHARS + 1)
+        else:
+            with open(file, encoding="utf-8") as handle:
+                text = handle.read(MAX_FILE_CHARS + 1)
+    except UnicodeDecodeError as exc:
+        raise click.BadParameter(
+            f"{file}: not UTF-8 text ({exc.reason})", param_hint="--file"
+        ) from None
+    except OSError as exc:
+        raise click.BadParameter(f"{file}: {exc.strerror or exc}", param_hint="--file") from None
+    if len(text) > MAX_FILE_CHARS:
+        raise click.BadParameter(
+            f"{file}: more than {MAX_FILE_CHARS} characters, the most --file reads",
+            param_hint="--file",
+        )
+    return text
 
 
 # -- dotfiles ---------------------------------------------------------------------------------
@@ -439,10 +485,13 @@ def users_create(
     role: str,
     domain: str | None,
 ) -> None:
-    """Create a user."""
-    with session(config_file, profile, as_user) as (api, actor):
-        user = api.users.create(email, role, domain=domain, user=actor)
-    click.echo(f"{user.id}  {user.email}  {user.role.value}  {user.domain}")
+    """Create a user (and, with the api plugin, print their first API key, once)."""
+    with running(config_file, profile, as_user) as started:
+        user = started.api.users.create(email, role, domain=domain, user=started.actor)
+        click.echo(f"{user.id}  {user.email}  {user.role.value}  {user.domain}")
+        for step in AFTER_USER_CREATED:
+            for line in step(started, user):
+                click.echo(line)
 
 
 @users_group.command("list")

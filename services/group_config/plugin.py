@@ -7,11 +7,11 @@ service applies them (branch ``group_config``) when it starts.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import click
 from jaseci_like_configs import defaults
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jaseci_like import CommonService, MemoryHook, ServiceConfig, hookimpl
 from jaseci_like.errors import DependencyError
@@ -24,6 +24,17 @@ class RetrySettings(BaseModel):
     attempts: int = Field(default=4, ge=1, le=20)
     base_delay: float = Field(default=0.02, ge=0, le=10)
     max_delay: float = Field(default=1.0, ge=0, le=60)
+    #: No retry starts after this many seconds: an outage fails a call fast.
+    max_total: float = Field(default=5.0, gt=0, le=600)
+
+    @model_validator(mode="after")
+    def _delays_ordered(self) -> Self:
+        # Refused with the config, not at start: an invalid value is never stored.
+        if self.max_delay < self.base_delay:
+            raise ValueError(
+                f"max_delay ({self.max_delay:g}) must not be below base_delay ({self.base_delay:g})"
+            )
+        return self
 
 
 class GroupConfigSettings(ServiceConfig):
@@ -31,6 +42,15 @@ class GroupConfigSettings(ServiceConfig):
     max_bytes: int = Field(ge=1, le=1 << 30)
     default_domain: str = Field(min_length=1, max_length=64)
     retry: RetrySettings = RetrySettings()
+
+    @field_validator("default_domain")
+    @classmethod
+    def _domain_name(cls, value: str) -> str:
+        # The rules of a domain name the service itself creates (service.validate_name):
+        # no invisible or control characters, no '/', not blank.
+        if not value.strip() or "/" in value or not value.isprintable():
+            raise ValueError("must be a printable name without '/' (e.g. default)")
+        return value
 
 
 class GroupConfigService(CommonService):
@@ -62,12 +82,12 @@ class GroupConfigService(CommonService):
         engine = meta.get_service("db", hook).app
         c = self.config
         retry = c["retry"]
-        if retry["max_delay"] < retry["base_delay"]:
-            raise ValueError("group_config.retry: max_delay must not be below base_delay")
         app = GroupConfig(
             engine,
             limits=Limits(c["max_dotfiles"], c["max_bytes"]),
-            retry=RetryPolicy(retry["attempts"], retry["base_delay"], retry["max_delay"]),
+            retry=RetryPolicy(
+                retry["attempts"], retry["base_delay"], retry["max_delay"], retry["max_total"]
+            ),
             loop=meta.loop,
             default_domain=c["default_domain"],
         )

@@ -62,6 +62,7 @@ from jaseci_like.repository import (
 )
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 #: Most items one batch or bulk call may carry.
 MAX_BATCH = 1000
@@ -119,7 +120,7 @@ def require_superadmin(actor: CurrentUser) -> None:
 
 
 def validate_name(value: object, what: str) -> str:
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_NAME:
+    if not isinstance(value, str) or not _text(value, what).strip() or len(value) > MAX_NAME:
         raise InvalidInput(f"{what} {value!r}: give 1 to {MAX_NAME} characters")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value) or "/" in value:
         raise InvalidInput(f"{what} {value!r}: no control characters or '/'")
@@ -148,7 +149,8 @@ def _role(value: Role | str) -> Role:
 
 def _ref(group: GroupKey, domain: str | None, actor: CurrentUser) -> GroupRef:
     """The group named: by UUID, or by name in ``domain`` (default: the actor's)."""
-    return GroupRef.parse(group, domain).within(actor.domain)
+    named = _key(group, "group")
+    return GroupRef.parse(named, _optional_text(domain, "domain")).within(actor.domain)
 
 
 class DotfileService:
@@ -180,7 +182,7 @@ class DotfileService:
     ) -> Dotfile:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.get(ref, GroupPermission(actor, False), _text(path))
+        return await self.repository.get(ref, GroupPermission(actor, False), _text(path, "path"))
 
     async def search(
         self,
@@ -195,7 +197,9 @@ class DotfileService:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
         page = pagination if pagination is not None else OffsetPagination()
-        where = DotfileFilter(path_prefix=_text(path_prefix) if path_prefix else None)
+        where = DotfileFilter(
+            path_prefix=_text(path_prefix, "path prefix") if path_prefix else None
+        )
         try:
             ordering = DotfileOrder(order)
         except ValueError:
@@ -217,7 +221,9 @@ class DotfileService:
         actor = resolve_user(user)
         changes = self._checked_changes(changes)
         ref = _ref(group, domain, actor)
-        return await self.repository.update(ref, GroupPermission(actor, True), _text(path), changes)
+        return await self.repository.update(
+            ref, GroupPermission(actor, True), _text(path, "path"), changes
+        )
 
     async def delete(
         self,
@@ -230,7 +236,7 @@ class DotfileService:
         """Soft delete: the path is free again, the row is kept as ``deleted``."""
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.delete(ref, GroupPermission(actor, True), _text(path))
+        return await self.repository.delete(ref, GroupPermission(actor, True), _text(path, "path"))
 
     async def purge(
         self,
@@ -243,7 +249,7 @@ class DotfileService:
         """Hard delete of the path's rows (active and deleted); returns how many."""
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.purge(ref, GroupPermission(actor, True), _text(path))
+        return await self.repository.purge(ref, GroupPermission(actor, True), _text(path, "path"))
 
     async def usage(
         self, group: GroupKey, *, domain: str | None = None, user: CurrentUser | None = None
@@ -265,7 +271,7 @@ class DotfileService:
         actor = resolve_user(user)
         changes = self._checked_changes(changes)
         ref = _ref(group, domain, actor)
-        paths = [_text(p) for p in _batch(paths, "paths")]
+        paths = [_text(p, "path") for p in _batch(paths, "paths")]
         return await self.repository.batch_update(ref, GroupPermission(actor, True), paths, changes)
 
     async def batch_delete(
@@ -278,7 +284,7 @@ class DotfileService:
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        paths = [_text(p) for p in _batch(paths, "paths")]
+        paths = [_text(p, "path") for p in _batch(paths, "paths")]
         return await self.repository.batch_delete(ref, GroupPermission(actor, True), paths)
 
     async def batch_purge(
@@ -291,7 +297,7 @@ class DotfileService:
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        paths = [_text(p) for p in _batch(paths, "paths")]
+        paths = [_text(p, "path") for p in _batch(paths, "paths")]
         return await self.repository.batch_purge(ref, GroupPermission(actor, True), paths)
 
     async def bulk_create(
@@ -360,9 +366,31 @@ class DotfileService:
         return valid, failures
 
 
-def _text(value: object) -> str:
+def _text(value: object, what: str = "text") -> str:
+    """``value`` if it is text a database can take: no NUL, and UTF-8 encodable (a
+    lone surrogate, from JSON's "\\ud800" or a non-UTF-8 argument, is not)."""
     if not isinstance(value, str):
-        raise InvalidInput(f"expected text, got {type(value).__name__}")
+        raise InvalidInput(f"{what}: expected text, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = ascii(value[:100])
+        raise InvalidInput(
+            f"{what} {shown}: not valid Unicode text (not UTF-8 encodable)"
+        ) from None
+    if "\x00" in value:
+        raise InvalidInput(f"{what} {value[:100]!r}: NUL characters are not allowed")
+    return value
+
+
+def _optional_text(value: str | None, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _key(value: K, what: str) -> K:
+    """A group or user key: a UUID or ref as it is, text checked like any text."""
+    if isinstance(value, str):
+        _text(value, what)
     return value
 
 
@@ -391,7 +419,7 @@ class DomainService:
             if actor.role is not Role.SUPERADMIN and actor.domain != domain:
                 raise Forbidden(f"you may only see your own domain {actor.domain!r}")
 
-        return await self.repository.get(_text(name), check)
+        return await self.repository.get(_text(name, "domain"), check)
 
     async def search(
         self, *, pagination: Pagination | None = None, user: CurrentUser | None = None
@@ -402,7 +430,7 @@ class DomainService:
 
     async def purge(self, name: str, *, user: CurrentUser | None = None) -> None:
         require_superadmin(resolve_user(user))
-        await self.repository.purge(_text(name))
+        await self.repository.purge(_text(name, "domain"))
 
 
 class GroupService:
@@ -415,7 +443,7 @@ class GroupService:
         self, name: str, *, domain: str | None = None, user: CurrentUser | None = None
     ) -> Group:
         actor = resolve_user(user)
-        target = domain if domain is not None else actor.domain
+        target = actor.domain if domain is None else _text(domain, "domain")
         return await self.repository.create(
             target, validate_name(name, "group name"), lambda d: require_domain_admin(actor, d)
         )
@@ -438,7 +466,7 @@ class GroupService:
         actor = resolve_user(user)
         scope: SearchScope | None
         if actor.role is Role.SUPERADMIN:
-            scope = DomainScope(domain) if domain is not None else None
+            scope = DomainScope(_text(domain, "domain")) if domain is not None else None
         elif domain is not None and domain != actor.domain:
             raise Forbidden(f"you may only list groups of your own domain {actor.domain!r}")
         elif actor.role is Role.ADMIN:
@@ -478,7 +506,9 @@ class GroupService:
     ) -> User:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.add_member(ref, GroupPermission(actor, True), member)
+        return await self.repository.add_member(
+            ref, GroupPermission(actor, True), _key(member, "user")
+        )
 
     async def remove_member(
         self,
@@ -490,7 +520,9 @@ class GroupService:
     ) -> User:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.remove_member(ref, GroupPermission(actor, True), member)
+        return await self.repository.remove_member(
+            ref, GroupPermission(actor, True), _key(member, "user")
+        )
 
     async def members(
         self,
@@ -521,8 +553,12 @@ class UserService:
     ) -> User:
         """Superadmin: anyone anywhere; admin: users and admins of their own domain."""
         actor = resolve_user(user)
-        target = domain if domain is not None else actor.domain
-        if not isinstance(email, str) or "@" not in email or not 3 <= len(email) <= 255:
+        target = actor.domain if domain is None else _text(domain, "domain")
+        if (
+            not isinstance(email, str)
+            or "@" not in _text(email, "email")
+            or not 3 <= len(email) <= 255
+        ):
             raise InvalidInput(f"email {email!r}: give an address like ada@example.org")
 
         def check(domain_name: str, new_role: Role) -> None:
@@ -540,12 +576,12 @@ class UserService:
             if found.id != actor.id:
                 require_domain_admin(actor, found.domain)
 
-        return await self.repository.get(key, check)
+        return await self.repository.get(_key(key, "user"), check)
 
     async def identity(self, key: UserKey) -> CurrentUser:
         """The identity of a user, for a caller that has authenticated them (an API key,
         the command line's ``--as``). Not an authorization-checked read."""
-        return (await self.repository.get(key, lambda found: None)).identity()
+        return (await self.repository.get(_key(key, "user"), lambda found: None)).identity()
 
     async def search(
         self,
@@ -557,7 +593,7 @@ class UserService:
         actor = resolve_user(user)
         scope: DomainScope | UserScope | None
         if actor.role is Role.SUPERADMIN:
-            scope = DomainScope(domain) if domain is not None else None
+            scope = DomainScope(_text(domain, "domain")) if domain is not None else None
         elif domain is not None and domain != actor.domain:
             raise Forbidden(f"you may only list users of your own domain {actor.domain!r}")
         elif actor.role is Role.ADMIN:
@@ -576,7 +612,7 @@ class UserService:
             if Role.SUPERADMIN in (found.role, new_role):
                 require_superadmin(actor)
 
-        return await self.repository.update_role(key, _role(role), check)
+        return await self.repository.update_role(_key(key, "user"), _role(role), check)
 
     async def purge(self, key: UserKey, *, user: CurrentUser | None = None) -> User:
         actor = resolve_user(user)
@@ -586,4 +622,4 @@ class UserService:
             if found.role is Role.SUPERADMIN:
                 require_superadmin(actor)
 
-        return await self.repository.purge(key, check)
+        return await self.repository.purge(_key(key, "user"), check)

@@ -1,0 +1,176 @@
+"""API figures: requests per second through the whole stack against a bare FastAPI app.
+
+``api.list_rps``: ``GET /v1/groups/{group}/dotfiles`` (20 dotfiles) through the
+running embedded runtime: the API key check (one read), group_config's
+authorization and listing (one transaction), the mapping to v1 bodies, our
+middlewares. The baseline is a bare FastAPI app with the same route returning
+the same JSON bytes (taken from our answer), served by uvicorn the same way (a
+socket bound first, ``Server.serve`` on a runtime loop of this process). One
+client setup drives both: a fixed number of requests over a few keep-alive httpx
+connections, rounds alternating. The notes also give the time the two database
+calls take when awaited directly on the loop, with no HTTP: the floor of ours.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from benchmarks.registry import Context, Target, bench
+from benchmarks.timing import median, paired, spread
+from jaseci_like import MetaService, Runtime
+from jaseci_like.loop import RuntimeLoop
+
+DOTFILES = 20
+CONNECTIONS = 4
+GROUP = "bench"
+PATH = f"/v1/groups/{GROUP}/dotfiles"
+
+
+@dataclass
+class Served:
+    runtime: Runtime
+    url: str
+    token: str
+    body: bytes
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@contextlib.contextmanager
+def _runtime(db_url: str | None = None) -> Iterator[Served]:
+    """The embedded runtime (SQLite in a temporary folder, or ``db_url``), a superadmin's
+    key, and a group with dotfiles."""
+    folder = tempfile.TemporaryDirectory(prefix="jl-bench-api-")
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JASECI_LIKE")}
+    environ["JASECI_LIKE__DB__DATA_DIR"] = folder.name
+    if db_url is not None:
+        environ["JASECI_LIKE__DB__URL"] = db_url
+    runtime = Runtime(meta=MetaService.isolated(), environ=environ)
+    try:
+        runtime.start()
+        api: Any = runtime.meta.get_service("api")
+        gc: Any = runtime.meta.get_service("group_config").app
+        root = gc.system_user()
+        admin = gc.sync.users.create("admin@bench.test", "superadmin", user=root)
+        token = runtime.meta.loop.run(api.keys.issue(admin.id, actor=root)).token
+        served = Served(runtime, api.url, token, b"")
+        with httpx.Client(base_url=api.url, headers=served.headers) as client:
+            client.put("/v1/groups", json={"name": GROUP}).raise_for_status()
+            for n in range(DOTFILES):
+                body = {"data": f"export VAR_{n}=value-{n}\n" * 3}
+                client.put(f"{PATH}/.rc{n}", json=body).raise_for_status()
+            listing = client.get(PATH)
+            listing.raise_for_status()
+        served.body = listing.content
+        yield served
+    finally:
+        runtime.stop()
+        folder.cleanup()
+
+
+@contextlib.contextmanager
+def _bare(body: bytes) -> Iterator[str]:
+    """A bare FastAPI app answering ``body`` at the same path, served the same way."""
+    from fastapi import FastAPI, Response
+    from jaseci_like_services.api.config import ApiConfig
+    from jaseci_like_services.api.server import LoopServer
+
+    app = FastAPI()
+
+    @app.get("/v1/groups/{group}/dotfiles")
+    async def listing(group: str) -> Response:
+        return Response(body, media_type="application/json")
+
+    settings = ApiConfig.model_validate(
+        {"host": "127.0.0.1", "port": 0, "max_body_bytes": 1 << 20}
+        | {"keep_alive": 5, "stop_timeout": 1.0}
+    )
+    loop = RuntimeLoop("bench-bare-api")
+    server = LoopServer(app, settings, loop)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop(2.0)
+        loop.stop()
+
+
+def _rps(url: str, headers: dict[str, str], requests: int, expect: bytes) -> Callable[[], float]:
+    """A round: ``requests`` GETs over CONNECTIONS keep-alive connections; requests/s."""
+    clients = [httpx.Client(base_url=url, headers=headers) for _ in range(CONNECTIONS)]
+    wrong: list[str] = []
+
+    def worker(client: httpx.Client, count: int) -> None:
+        for _ in range(count):
+            answer = client.get(PATH)
+            if answer.status_code != 200 or answer.content != expect:
+                wrong.append(f"{answer.status_code} {answer.content[:80]!r}")
+
+    def round_() -> float:
+        share = requests // CONNECTIONS
+        threads = [threading.Thread(target=worker, args=(c, share)) for c in clients]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        took = time.perf_counter() - began
+        if wrong:
+            raise AssertionError(f"{len(wrong)} wrong answer(s), e.g. {wrong[0]}")
+        return share * CONNECTIONS / took
+
+    return round_
+
+
+def _database_floor(served: Served, calls: int) -> tuple[float, float]:
+    """Milliseconds per call of the two database calls a listing makes (the key check,
+    group_config's search), awaited directly on the runtime loop."""
+    api: Any = served.runtime.meta.get_service("api")
+    gc: Any = served.runtime.meta.get_service("group_config").app
+
+    async def timed(make: Callable[[], Coroutine[Any, Any, Any]]) -> float:
+        began = time.perf_counter()
+        for _ in range(calls):
+            await make()
+        return (time.perf_counter() - began) * 1000 / calls
+
+    async def both() -> tuple[float, float]:
+        user = await api.keys.authenticate(served.token)
+        auth = await timed(lambda: api.keys.authenticate(served.token))
+        search = await timed(lambda: gc.dotfiles.search(GROUP, user=user))
+        return auth, search
+
+    result: tuple[float, float] = served.runtime.meta.loop.run(both())
+    return result
+
+
+@bench("api.list_rps", unit="req/s", better="higher", target=Target("ratio", ">=", 0.5))
+def list_rps(ctx: Context) -> tuple[float, float]:
+    requests = 200 if ctx.quick else 800
+    with _runtime() as served, _bare(served.body) as bare_url:
+        ours = _rps(served.url, served.headers, requests, served.body)
+        baseline = _rps(bare_url, served.headers, requests, served.body)
+        ours(), baseline()  # warm both: connections, caches, compiled statements
+        a, b = paired(ours, baseline, ctx.rounds(7))
+        auth_ms, search_ms = _database_floor(served, 50 if ctx.quick else 300)
+    ctx.note(
+        f"{requests} requests per round over {CONNECTIONS} connections, {DOTFILES} dotfiles "
+        f"({len(served.body)} bytes); ours {spread(a)}, bare {spread(b)} req/s"
+    )
+    ctx.note(
+        f"database floor (awaited directly, no HTTP): key check {auth_ms:.2f} ms + "
+        f"group_config search {search_ms:.2f} ms per request; bare answers a request "
+        f"in {1000 / median(b):.2f} ms"
+    )
+    return median(a), median(b)

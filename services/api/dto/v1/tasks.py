@@ -1,0 +1,29 @@
+"""Background task bodies: the answer to a submission, and a task's status."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+TaskStateV1 = Literal["PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED"]
+
+
+class TaskAcceptedV1(BaseModel):
+    """202: the work was handed to the task service; follow it at ``status_url``."""
+
+    task_id: str
+    status_url: str
+
+
+class TaskStatusV1(BaseModel):
+    task_id: str
+    name: str
+    state: TaskStateV1
+    #: 0..1 while PROGRESS; 1 once SUCCESS.
+    progress: float | None = Field(default=None, ge=0, le=1)
+    message: str | None = None
+    #: What the task returned (SUCCESS only).
+    result: Any = None
+    #: One line saying what went wrong (FAILURE only).
+    error: str | None = None

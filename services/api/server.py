@@ -1,0 +1,148 @@
+"""uvicorn serving an ASGI app on the runtime's event loop.
+
+The socket is bound here, before uvicorn starts, so a taken port is an error of
+``start`` (and port 0 gets a free port known at once). ``serve()`` runs as a task
+of the shared loop; ``stop`` sets ``should_exit``, lets the requests in flight
+drain (see :class:`RequestTracker`) and awaits the task within its budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import socket
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
+
+import uvicorn
+from jaseci_like_services.api.config import ApiConfig
+from starlette.types import ASGIApp
+
+from jaseci_like.loop import RuntimeLoop
+
+log = logging.getLogger(__name__)
+
+#: Seconds ``start`` waits for uvicorn to take the socket.
+START_TIMEOUT = 10.0
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6; port 0: a free one)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class LoopServer:
+    """One uvicorn server for ``app`` on ``loop``; :meth:`start` then :meth:`stop`, once.
+
+    ``drain(grace)``, if given, is awaited when stopping, once uvicorn was told to
+    exit: it ends the requests in flight (see :meth:`RequestTracker.drain`).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ApiConfig,
+        loop: RuntimeLoop,
+        drain: Callable[[float], Awaitable[object]] | None = None,
+    ) -> None:
+        self.asgi = app
+        self.drain = drain
+        self.settings = settings
+        self.loop = loop
+        self._sock: socket.socket | None = None
+        self._server: uvicorn.Server | None = None
+        self._serving: Future[None] | None = None
+        self.host = settings.host
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> None:
+        s = self.settings
+        sock = bind(s.host, s.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self.asgi,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_keep_alive=s.keep_alive,
+            root_path=s.root_path,
+            proxy_headers=bool(s.forwarded_allow_ips),
+            forwarded_allow_ips=s.forwarded_allow_ips or None,
+        )
+        server = uvicorn.Server(config)
+        self._sock, self._server = sock, server
+        try:
+            self._serving = self.loop.submit(server.serve(sockets=[sock]))
+            self.loop.run(self._started(server), timeout=START_TIMEOUT)
+        except BaseException:
+            self.stop(1.0)
+            raise
+        log.info("api: serving on %s", self.url)
+
+    async def _started(self, server: uvicorn.Server) -> None:
+        serving = self._serving
+        assert serving is not None
+        while not server.started:
+            if serving.done():
+                with contextlib.suppress(SystemExit):  # uvicorn's "startup failed"
+                    serving.result()
+                raise RuntimeError("uvicorn stopped before it started serving")
+            await asyncio.sleep(0.005)
+
+    def alive(self) -> bool:
+        serving, server = self._serving, self._server
+        return server is not None and server.started and serving is not None and not serving.done()
+
+    def stop(self, budget: float) -> None:
+        """Stop within ``budget`` seconds: drain, then end uvicorn (forcing it if late)."""
+        server, serving = self._server, self._serving
+        try:
+            if server is not None and serving is not None and not serving.done():
+                self.loop.run(self._shutdown(server, serving, budget), timeout=budget + 1.0)
+        finally:
+            if self._sock is not None:
+                self._sock.close()
+            self._server = self._serving = None
+
+    async def _shutdown(self, server: uvicorn.Server, serving: Future[None], budget: float) -> None:
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        grace = max(0.0, min(self.settings.stop_timeout, budget * 0.6))
+        # uvicorn's own limit is only a backstop: the tracker ends requests first.
+        server.config.timeout_graceful_shutdown = max(1, math.ceil(budget - grace))
+        server.should_exit = True
+        if self.drain is not None:
+            await self.drain(grace)
+        waiting = asyncio.wrap_future(serving)
+        left = max(0.05, budget - (loop.time() - began))
+        try:
+            await asyncio.wait_for(asyncio.shield(waiting), left)
+        except TimeoutError:
+            log.warning("api: uvicorn did not stop within %.2fs; forcing it", budget)
+            server.force_exit = True
+            waiting.cancel()
+        except Exception as exc:  # uvicorn's own failure; the server is down either way
+            log.warning("api: uvicorn stopped with an error: %s", exc)
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.close()
