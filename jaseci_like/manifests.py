@@ -34,3 +34,5 @@ def load_manifests(path: Path) -> Manifests:
         raise ConfigError(f"kube manifests {path}: cannot be read ({exc})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"kube manifests {path}: YAML syntax error ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"kube manifests {path}: nested too deeply to be a manifest") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -38,12 +39,18 @@ CONFIG_ENV = "JASECI_LIKE_CONFIG"
 PROFILE_ENV = "JASECI_LIKE_PROFILE"
 #: Sections of the config file that configure the runtime, not a service.
 RESERVED_SECTIONS = frozenset({"plugins", "runtime"})
+_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 def _names(value: Any) -> Any:
     # "a, b" from an environment variable reads as a list of names.
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        value = [part.strip() for part in value.split(",")]
+    if isinstance(value, list):
+        # Non-strings are left to the schema's own type check.
+        bad = [n for n in value if isinstance(n, str) and not _PLUGIN_NAME.match(n)]
+        if bad:
+            raise ValueError(f"not plugin names: {bad!r} (entry-point names, e.g. db, redis)")
     return value
 
 

@@ -351,6 +351,11 @@ ENVIRONMENT = [
         _refused(CONFIG, "plugins.allow.0 = 1", "valid string"),
     ),
     EnvCase(
+        "plugins-deny-empty-names",
+        {f"{_E}PLUGINS__DENY": ",,,"},
+        _refused(CONFIG, "plugins.deny", "not plugin names"),
+    ),
+    EnvCase(
         "plugins-deny-mapping",
         {f"{_E}PLUGINS__DENY": '{"db": true}'},
         _refused(CONFIG, "plugins.deny", "valid list"),
