@@ -161,7 +161,32 @@ def _redis_call(port: int, *args: str, timeout: float = 2.0) -> bytes:
             raise ServerError(f"unexpected redis reply: {buf[:80]!r}")
 
 
-class RedisServer:
+class _Managed:
+    """``with Server() as s``: started on entry (closed again if that fails), closed on exit."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class RedisServer(_Managed):
     """A private ``redis-server`` on 127.0.0.1 without persistence.
 
     ``--save "" --appendonly no``: nothing is written to disk, so a server that was
@@ -367,21 +392,6 @@ class RedisServer:
         """Remove every key of every logical database."""
         _redis_call(self.port, "FLUSHALL", "SYNC")
 
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         return f"RedisServer(port={self._port}, running={self.running})"
 
@@ -429,7 +439,7 @@ def find_postgres_bindir() -> Path:
     raise ServerMissing(POSTGRES_INSTALL_HINT)
 
 
-class PostgresServer:
+class PostgresServer(_Managed):
     """A throwaway PostgreSQL cluster on 127.0.0.1, trust authentication.
 
     ``initdb`` runs on the first ``start()``; later starts reuse the data directory
@@ -785,21 +795,6 @@ class PostgresServer:
                 shutil.rmtree(self._base, ignore_errors=True)
                 self._base = None
             _untrack(self)
-
-    def __enter__(self) -> Self:
-        try:
-            return self.start()
-        except BaseException:
-            self.close()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         return f"PostgresServer(port={self._port}, running={self.running})"

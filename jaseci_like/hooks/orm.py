@@ -146,16 +146,34 @@ class OrmHook(RedisHook):
         return self._run("list", glob_table.names)  # type: ignore[no-any-return]
 
     def _redis_recovered(self, client: redis.Redis) -> None:
-        """With SQL as the truth, Redis is only a cache: empty it rather than trust it."""
+        """With SQL as the truth, Redis is only a cache. After an outage it is emptied
+        rather than trusted (anyone may have written meanwhile); when writes only
+        missed a cache that was not up yet (start-up), just their copies are dropped."""
         if self.sql() is None:
             super()._redis_recovered(client)
             return
-        log.warning("Redis is back; dropping its config cache (SQL holds the truth)")
-        client.delete(self.globs_key)
         with self._globs_lock:
+            missed = sorted(self._dirty)
             self._dirty.clear()
+        if self._outage:
+            log.warning("Redis is back; dropping its config cache (SQL holds the truth)")
+            client.delete(self.globs_key)
+        elif missed:
+            client.hdel(self.globs_key, *missed)
+        else:
+            return
+        self._outage = False
         self.forget_all()
         self._announce(client, {"all": True})
+
+    def _reconcile_missed(self, names: list[str]) -> None:
+        """SQL holds these writes; Redis may hold older copies: drop them there. Before
+        SQL is attached they are start-up values, which attach_sql takes care of."""
+        if self.sql() is None:
+            return
+        done, _ = self._redis(lambda c: c.hdel(self.globs_key, *names))
+        if done:
+            self._redis(lambda c: self._announce(c, {"all": True}))
 
     @property
     def durable(self) -> bool:

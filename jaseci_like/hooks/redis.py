@@ -72,6 +72,9 @@ class RedisHook(MemoryHook):
         self._change_handlers: list[Callable[[str], None]] = []
         #: Names saved while Redis was unreachable; pushed to it when it returns.
         self._dirty: set[str] = set()
+        #: True from a failed Redis call until Redis has been put right again
+        #: (``_was_down`` is also set when writes merely missed a cache not yet up).
+        self._outage = False
 
     # -- the Redis layer -------------------------------------------------------
     def redis_client(self) -> redis.Redis | None:
@@ -105,15 +108,18 @@ class RedisHook(MemoryHook):
         return True, result
 
     def _redis_failed(self, exc: BaseException) -> None:
-        if not self._was_down:
+        if not self._outage:
             log.warning("Redis unavailable, serving from the other layers: %s", exc)
         self._was_down = True
+        self._outage = True
         self._down_until = time.monotonic() + self.retry_interval
 
     def _redis_recovered(self, client: redis.Redis) -> None:
         """Redis is back after an outage: push what was saved meanwhile, drop the rest
         of memory (other processes may have changed it), and tell every process."""
-        log.warning("Redis is back; resynchronizing the config cache")
+        if self._outage:
+            log.warning("Redis is back; resynchronizing the config cache")
+        self._outage = False
         with self._globs_lock:
             pending: dict[str | bytes | bytearray | memoryview | int | float, Any] = {
                 n: self._globs[n] for n in self._dirty if n in self._globs
@@ -133,12 +139,28 @@ class RedisHook(MemoryHook):
 
     def attach_cache(self) -> None:
         """The cache service has just (re)started: read through it from now on, like
-        every other process. If writes missed it meanwhile (it was down, or not yet
-        up), it is put right before its first use, as after an outage."""
+        every other process. Writes that missed it meanwhile (it was down, or not
+        yet up) are reconciled first, so it serves none of their older copies."""
         with self._globs_lock:
-            if self._dirty:
-                self._was_down = True
+            missed = sorted(self._dirty)
+            self._dirty.clear()
+        if missed:
+            self._reconcile_missed(missed)
         self.forget_all()
+
+    def _reconcile_missed(self, names: list[str]) -> None:
+        """Without SQL, Redis is the shared copy: add what only memory has, never
+        over a value another process stored there meanwhile."""
+        with self._globs_lock:
+            held = {n: self._globs[n] for n in names if n in self._globs}
+        if held:
+            key = self.globs_key
+
+            def add(client: redis.Redis) -> None:
+                for name, text in held.items():
+                    client.hsetnx(key, name, text)
+
+            self._redis(add)
 
     def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
         version = int(client.incr(self.version_key))
