@@ -98,8 +98,17 @@ def up(config_file: str | None, profile: str | None) -> None:
         runtime.stop()
         raise
     _print_status(runtime)
-    running = sum(1 for s in runtime.services() if s.is_running())
-    click.echo(f"ready: {running} service(s) running; stop with Ctrl-C or SIGTERM")
+    running = [s for s in runtime.services() if s.is_running()]
+    # Where to reach the running services that serve HTTP (the API's URL, which
+    # may be on a port picked at start); masked like every address printed.
+    urls = [
+        f"{s.service_name()} at {mask_url(url)}; "
+        for s in running
+        if isinstance(url := getattr(s, "url", None), str) and url.startswith(("http:", "https:"))
+    ]
+    click.echo(
+        f"ready: {len(running)} service(s) running; {''.join(urls)}stop with Ctrl-C or SIGTERM"
+    )
     sys.stdout.flush()
     stop.wait()
     began = time.monotonic()
