@@ -99,10 +99,6 @@ class CommonService:
         return f"{cls.service_name().upper()}_CONFIG"
 
     @classmethod
-    def kube_glob(cls) -> str:
-        return f"{cls.service_name().upper()}_KUBE"
-
-    @classmethod
     def check_class(cls) -> None:
         """Refuse a badly declared service class early (at plugin load, not first use)."""
         name = cls.service_name()

@@ -207,10 +207,6 @@ class Supervisor:
         """True once :meth:`stop` was asked (the thread may still finish a restart)."""
         return self._stop.is_set()
 
-    def wake(self) -> None:
-        """Check now rather than at the end of the interval."""
-        self._wake.set()
-
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()  # before the pass: a wake during it means "check again"

@@ -193,10 +193,6 @@ class ConfigLayers:
         """Every section some source mentions."""
         return {name for source in self.sources() for name in source.section_names()}
 
-    def raw(self, section: str) -> dict[str, Any]:
-        """The merged values of a section from profile, file and environment only."""
-        return self.resolve(section, {}, None).values
-
     def resolve(
         self,
         section: str,
