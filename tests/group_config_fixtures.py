@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like.loop import RuntimeLoop
-from jaseci_like.repository import RetryPolicy
+from jaseci_like.repository import RetryPolicy, reader_of
 from tests.servers import PostgresServer
 
 T = TypeVar("T")
@@ -43,18 +43,22 @@ FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.002, max_delay=0.02)
 
 
 class BeginCounter:
-    """Counts the transactions an engine opens (its "begin" event)."""
+    """Counts the transactions an engine opens (its "begin" event), and those of the
+    reader paired with it (SQLite files: reads run there)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+        reader = reader_of(engine)
+        self.engines = [engine.sync_engine, *([reader] if reader is not None else [])]
         self.count = 0
-        event.listen(engine.sync_engine, "begin", self._begin)
+        for counted in self.engines:
+            event.listen(counted, "begin", self._begin)
 
     def _begin(self, conn: Any) -> None:
         self.count += 1
 
     def close(self) -> None:
-        event.remove(self.engine.sync_engine, "begin", self._begin)
+        for counted in self.engines:
+            event.remove(counted, "begin", self._begin)
 
 
 def make_engine(url: str, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> AsyncEngine:

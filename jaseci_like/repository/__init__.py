@@ -53,7 +53,14 @@ from jaseci_like.repository.scope import (
     SearchScope,
     UserScope,
 )
-from jaseci_like.repository.transaction import DbOps, ReadOps, WriteOps
+from jaseci_like.repository.transaction import (
+    DbOps,
+    ReaderBusy,
+    ReadOps,
+    WriteOps,
+    reader_of,
+    use_reader,
+)
 from jaseci_like.repository.types import UtcDateTime, utcnow
 from jaseci_like.repository.updater import (
     UNSET,
@@ -93,6 +100,7 @@ __all__ = [
     "Purger",
     "Querier",
     "ReadOps",
+    "ReaderBusy",
     "ReferenceNotFound",
     "RepositoryError",
     "Resilience",
@@ -112,8 +120,10 @@ __all__ = [
     "is_connection_lost",
     "is_transient",
     "outcome_of",
+    "reader_of",
     "resilient",
     "run_partial",
     "translate_integrity_error",
+    "use_reader",
     "utcnow",
 ]

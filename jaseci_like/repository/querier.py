@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Integer, Row, Select, Table, bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    ColumnElement,
+    Dialect,
+    Executable,
+    Integer,
+    Result,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+)
 
 from jaseci_like.repository.errors import InvalidQuery
 from jaseci_like.repository.pagination import (
@@ -27,6 +38,15 @@ _LIMIT = bindparam("page_limit", type_=Integer)
 _OFFSET = bindparam("page_offset", type_=Integer)
 #: Statements of BatchQueriers that name their shape with ``cache_key``.
 _BUILT: dict[Hashable, Select[Any]] = {}
+
+
+class SqlConnection(Protocol):
+    """What reading needs of a connection: an ``AsyncConnection``, or a reader's."""
+
+    @property
+    def dialect(self) -> Dialect: ...
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]: ...
 
 
 def pk_conditions(table: Table, pk: Any) -> list[ColumnElement[bool]]:
@@ -50,7 +70,7 @@ class Querier:
     scope_columns: ScopeColumns | None = None
     lock: bool = False
 
-    async def execute(self, conn: AsyncConnection) -> Row[Any] | None:
+    async def execute(self, conn: SqlConnection) -> Row[Any] | None:
         stmt = select(self.table).where(
             *pk_conditions(self.table, self.pk), *scope_conditions(self.scope, self.scope_columns)
         )
@@ -94,7 +114,7 @@ class BatchQuerier:
             stmt = _BUILT[key] = build()
         return stmt
 
-    async def execute(self, conn: AsyncConnection) -> Page[Row[Any]]:
+    async def execute(self, conn: SqlConnection) -> Page[Row[Any]]:
         if not self.orders:
             raise InvalidQuery("a paged query needs an ordering")
         if self.cache_key is not None and self.scope is not None:
@@ -111,7 +131,7 @@ class BatchQuerier:
         return await self._offset_page(conn, self.pagination, total)
 
     async def _offset_page(
-        self, conn: AsyncConnection, page: OffsetPagination, total: int | None
+        self, conn: SqlConnection, page: OffsetPagination, total: int | None
     ) -> Page[Row[Any]]:
         stmt = self._built(
             "offset",
@@ -127,7 +147,7 @@ class BatchQuerier:
         return Page(tuple(rows[: page.limit]), total, len(rows) > page.limit, page.offset > 0)
 
     async def _cursor_page(
-        self, conn: AsyncConnection, page: CursorPagination, total: int | None
+        self, conn: SqlConnection, page: CursorPagination, total: int | None
     ) -> Page[Row[Any]]:
         token = page.before if page.backward else page.after
         params = {**self.params, "page_limit": page.limit + 1}

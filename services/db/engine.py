@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from jaseci_like import ConfigError
 from jaseci_like.config.secrets import redact_url
+from jaseci_like.repository import ReaderBusy, use_reader
 
 SQLITE_FILE = "jaseci_like.db"
 
@@ -76,7 +80,15 @@ def create_engine(
         )
     engine = create_async_engine(url, echo=echo)
     _serialize_sqlite_writers(engine, busy_timeout_ms)
+    if _is_file(url):
+        use_reader(engine, _sqlite_reader(url, echo=echo, pool_size=pool_size))
     return engine
+
+
+def _is_file(url: URL) -> bool:
+    """An SQLite database in a file: another connection opening it sees the same data."""
+    memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    return not memory
 
 
 def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -96,3 +108,47 @@ def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+#: Reads a page of the database: the snapshot of a read transaction is taken here.
+_SNAPSHOT = "SELECT 1 FROM sqlite_schema LIMIT 1"
+_WAITS = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
+    """A synchronous pysqlite engine on the same file, for reads run on the event loop
+    (see ``jaseci_like.repository.use_reader``).
+
+    It never waits: its busy timeout is 0, and its transaction takes the read
+    snapshot at BEGIN, so the rare moment a WAL read would wait (another connection
+    recovering or closing the WAL) raises ``ReaderBusy`` there and the read goes
+    through aiosqlite, whose thread may wait. Its pool opens another connection
+    rather than block a checkout.
+    """
+    reader = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        echo=echo,
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=-1,
+    )
+
+    @event.listens_for(reader, "connect")
+    def on_connect(dbapi_connection: Any, record: Any) -> None:
+        dbapi_connection.isolation_level = None  # the begin event below opens transactions
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
+        dbapi_connection.execute("PRAGMA query_only=ON")
+
+    @event.listens_for(reader, "begin")
+    def on_begin(conn: Connection) -> None:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute("BEGIN")
+        try:
+            raw.execute(_SNAPSHOT).close()
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode in _WAITS:
+                raise ReaderBusy(str(exc)) from exc
+            raise
+
+    return reader

@@ -108,7 +108,9 @@ DOMAIN_COLUMNS = ScopeColumns(domain=domains.c.name)
 
 
 @cache
-def _group_select(by_id: bool, with_member: bool, lock: bool) -> Select[Any]:
+def _group_select(by_id: bool, with_member: bool, lock: bool, usage: bool = False) -> Select[Any]:
+    """The group by id or by (domain, name); ``with_member``: whether ``member_id`` is a
+    member; ``usage``: the count and bytes of its active dotfiles (reads only)."""
     columns: list[Any] = [groups.c.id, groups.c.domain_name, groups.c.name, groups.c.created_at]
     if with_member:
         columns.append(
@@ -119,6 +121,11 @@ def _group_select(by_id: bool, with_member: bool, lock: bool) -> Select[Any]:
             )
             .label("is_member")
         )
+    if usage:
+        active = (dotfiles.c.group_id == groups.c.id, dotfiles.c.status == ACTIVE)
+        size = func.coalesce(func.sum(dotfiles.c.path_bytes + dotfiles.c.data_bytes), 0)
+        columns.append(select(func.count()).where(*active).scalar_subquery().label("n_active"))
+        columns.append(select(size).where(*active).scalar_subquery().label("active_bytes"))
     where: ColumnElement[bool] = (
         groups.c.id == bindparam("group_id")
         if by_id
@@ -220,6 +227,18 @@ class GroupConfigDbSource:
         self, ops: ReadOps, ref: GroupRef, guard: Guard | None, lock: bool
     ) -> GroupAccess:
         """The group ``ref`` names (GroupNotFound for everyone if none), then ``guard``."""
+        return (await self._resolve_row(ops, ref, guard, lock))[0]
+
+    async def _resolve_usage(
+        self, ops: ReadOps, ref: GroupRef, guard: Guard
+    ) -> tuple[GroupAccess, Usage]:
+        """:meth:`_resolve`, and the group's usage, in one statement (for reads)."""
+        access, row = await self._resolve_row(ops, ref, guard, False, usage=True)
+        return access, self._usage(int(row.n_active), int(row.active_bytes))
+
+    async def _resolve_row(
+        self, ops: ReadOps, ref: GroupRef, guard: Guard | None, lock: bool, usage: bool = False
+    ) -> tuple[GroupAccess, Row[Any]]:
         member = guard.member_id if guard is not None else None
         params: dict[str, Any] = {}
         if ref.id is not None:
@@ -230,14 +249,14 @@ class GroupConfigDbSource:
             params["domain"], params["name"] = ref.domain, ref.name
         if member is not None:
             params["member_id"] = member
-        stmt = _group_select(ref.id is not None, member is not None, lock)
+        stmt = _group_select(ref.id is not None, member is not None, lock, usage)
         row = (await ops.execute(stmt, params)).first()
         if row is None or (ref.domain is not None and row.domain_name != ref.domain):
             raise GroupNotFound(f"no group {ref}")
         access = GroupAccess(to_group(row), bool(row.is_member) if member is not None else False)
         if guard is not None:
             guard.check(access)
-        return access
+        return access, row
 
     async def _counts(self, ops: ReadOps, group_id: uuid.UUID, paths: Sequence[str]) -> _Counts:
         row = (await ops.execute(_USAGE, {"group_id": group_id, "paths": list(paths)})).one()
@@ -304,9 +323,8 @@ class GroupConfigDbSource:
         pagination: Pagination,
     ) -> DotfileList:
         async with self._ops.read_ops() as r:
-            access = await self._resolve(r, ref, guard, lock=False)
+            access, usage = await self._resolve_usage(r, ref, guard)
             gid = access.group.id
-            counts = await self._counts(r, gid, ())
             prefix = where.path_prefix
             params: dict[str, Any] = {"group_id": gid}
             if prefix:
@@ -322,8 +340,8 @@ class GroupConfigDbSource:
             )
             page = await r.search(spec)
             if page.total_count is None:
-                page = replace(page, total_count=counts.count)
-            return DotfileList(page.map(to_dotfile), self._usage(counts.count, counts.bytes))
+                page = replace(page, total_count=usage.count)
+            return DotfileList(page.map(to_dotfile), usage)
 
     async def update_dotfile(
         self, ref: GroupRef, guard: Guard, path: str, changes: DotfileChanges
@@ -493,9 +511,7 @@ class GroupConfigDbSource:
 
     async def dotfile_usage(self, ref: GroupRef, guard: Guard) -> Usage:
         async with self._ops.read_ops() as r:
-            access = await self._resolve(r, ref, guard, lock=False)
-            counts = await self._counts(r, access.group.id, ())
-            return self._usage(counts.count, counts.bytes)
+            return (await self._resolve_usage(r, ref, guard))[1]
 
     # -- domains ----------------------------------------------------------------------------
 
