@@ -5,6 +5,8 @@ secret anywhere), the error body and statuses, 413 and 422, probes and metrics."
 from __future__ import annotations
 
 import logging
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,8 +17,8 @@ import httpx
 import pytest
 from jaseci_like_services.group_config import DotfileSpec
 
-from tests.api_support import ROLES, ApiRig, api_rig, error_of
-from tests.group_config_fixtures import ROOT, World
+from tests.api_support import ROLES, WAIT, ApiRig, api_rig, error_of
+from tests.group_config_fixtures import ROOT, BeginCounter, World
 from tests.servers import PostgresServer
 
 SEED = (DotfileSpec(".seed", "seed data", "644"), DotfileSpec(".other", "x", "600"))
@@ -233,6 +235,68 @@ def test_no_key_a_wrong_key_and_a_revoked_key_are_401(
         text = response.text + str(response.headers)
         assert not any(s in text for s in secrets), response.text
     assert not any(s in caplog.text for s in secrets), "a key reached the log"
+
+
+def test_a_verified_key_is_read_again_only_after_a_commit(rig: ApiRig) -> None:
+    """SQLite: a key found valid is remembered until anything is committed (the
+    database's change stamp); every commit, by anyone, makes the next check read."""
+    world = world_of(rig)
+    keys = rig.api.keys
+    assert keys is not None
+    token = rig.issue_key(world.member)
+    reads = BeginCounter(rig.engine)
+    try:
+        counts = []
+        for _ in range(3):
+            reads.count = 0
+            assert rig.run(keys.authenticate(token)).id == world.member.id
+            counts.append(reads.count)
+        assert counts == [1, 0, 0]
+        rig.issue_key(world.outsider)  # an unrelated commit
+        reads.count = 0
+        assert rig.run(keys.authenticate(token)).id == world.member.id
+        assert reads.count == 1
+    finally:
+        reads.close()
+
+
+def test_a_key_revoked_under_concurrent_use_is_refused_for_every_later_request(
+    rig: ApiRig,
+) -> None:
+    """Threads use a key while it is revoked: each request that starts after the revoke
+    returned is 401, none is anything but 200 or 401."""
+    world = world_of(rig)
+    token = rig.issue_key(world.member)
+    answers: list[tuple[float, int]] = []
+    changed = threading.Condition()
+    revoked_at: list[float] = []
+
+    def use() -> None:
+        with rig.client(token) as client:
+            for _ in range(5000):
+                began = time.monotonic()
+                status = client.get("/v1/users/me").status_code
+                with changed:
+                    answers.append((began, status))
+                    changed.notify_all()
+                    if revoked_at and began > revoked_at[0]:
+                        return  # one request after the revoke is enough
+
+    threads = [threading.Thread(target=use) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    with changed:  # the key in use (and remembered) before it is revoked
+        assert changed.wait_for(lambda: sum(s == 200 for _, s in answers) >= 20, WAIT), answers[:5]
+    keys = rig.api.keys
+    assert keys is not None
+    rig.run(keys.revoke(token.split("_")[1], actor=ROOT))
+    with changed:
+        revoked_at.append(time.monotonic())
+    for thread in threads:
+        thread.join(WAIT)
+    assert {status for _, status in answers} <= {200, 401}
+    later = [status for began, status in answers if began > revoked_at[0]]
+    assert later and set(later) == {401}, f"{later.count(200)} request(s) passed after revoking"
 
 
 def test_a_users_key_maps_to_that_user_and_the_rules_decide(rig: ApiRig) -> None:

@@ -78,7 +78,11 @@ def test_up_serves_the_api_and_keys_come_from_the_command_line(cli: Cli, port: i
             assert error_of(refused) == (401, "unauthorized")
             assert "revoked" in refused.json()["message"] and ci_key not in refused.text
             still = client.get("/v1/users/me", headers={"Authorization": f"Bearer {root_key}"})
-            assert still.status_code == 200
+            assert still.status_code == 200 and still.json()["role"] == "superadmin"
+            # A role changed from another process counts from the next request on.
+            assert "is now admin" in _ok(cli.run("users", "set-role", "root@acme.test", "admin"))
+            demoted = client.get("/v1/users/me", headers={"Authorization": f"Bearer {root_key}"})
+            assert demoted.status_code == 200 and demoted.json()["role"] == "admin"
         took = up.signal_and_wait(signal.SIGTERM)
     assert up.proc.returncode == 0, up.describe()
     assert took < STOP_BOUND, f"SIGTERM to exit took {took:.2f}s"

@@ -35,7 +35,7 @@ def test_a_request_still_running_at_stop_gets_503_and_the_stop_is_bounded(tmp_pa
         while tracker.in_flight != 1:
             assert time.monotonic() < deadline, "the request never reached the app"
         answer: list[bytes] = []
-        reader = threading.Thread(target=lambda: answer.append(sock.recv(65536)), daemon=True)
+        reader = threading.Thread(target=lambda: answer.append(_until_closed(sock)), daemon=True)
         reader.start()
         began = time.monotonic()
         rig.runtime.stop(timeout=3.0)
@@ -48,3 +48,12 @@ def test_a_request_still_running_at_stop_gets_503_and_the_stop_is_bounded(tmp_pa
         assert rig.api.state.name == "STOPPED"
     with api_rig(tmp_path) as again:  # same database: the stalled write is not there
         assert again.rows(world.group.id) == []
+
+
+def _until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends before it closes the connection (the head and the
+    body of an answer may come in separate segments)."""
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)

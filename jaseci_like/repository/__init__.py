@@ -54,6 +54,7 @@ from jaseci_like.repository.scope import (
     UserScope,
 )
 from jaseci_like.repository.transaction import (
+    ChangeStamp,
     DbOps,
     ReaderBusy,
     ReadOps,
@@ -82,6 +83,7 @@ __all__ = [
     "BulkFailure",
     "BulkResult",
     "BulkUpserter",
+    "ChangeStamp",
     "CommitOutcomeUnknown",
     "ConstraintViolation",
     "Creator",

@@ -27,9 +27,9 @@ transaction begins, and that read goes through the async engine instead.
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Connection, Engine, Executable, Result, Row, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -51,21 +51,45 @@ class ReaderBusy(Exception):
     """A reader could not begin its transaction without waiting (see :func:`use_reader`)."""
 
 
+class ChangeStamp(Protocol):
+    """Tells whether anything was committed to a database since it was last asked."""
+
+    def __call__(self) -> Hashable | None:
+        """A value that stays the same exactly as long as nothing is committed to the
+        database, by any connection of any process; None when that cannot be told now."""
+        ...
+
+    def close(self) -> None: ...
+
+
 #: Async engine (its ``sync_engine``) -> the reader paired with it.
 _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+#: Async engine (its ``sync_engine``) -> its change stamp.
+_STAMPS: weakref.WeakKeyDictionary[Engine, ChangeStamp] = weakref.WeakKeyDictionary()
 
 
-def use_reader(engine: AsyncEngine, reader: Engine) -> None:
+def use_reader(
+    engine: AsyncEngine, reader: Engine, change_stamp: ChangeStamp | None = None
+) -> None:
     """Run the reads of :class:`DbOps` over ``engine`` on ``reader``, synchronously on
-    the event loop; ``reader`` is disposed with ``engine``.
+    the event loop; ``reader`` (and ``change_stamp``) are closed with ``engine``.
 
     Only for a database whose reads never wait on locks (SQLite in WAL mode): a
     read that would wait must raise :class:`ReaderBusy` from the reader's
     ``begin`` event, and is then run on ``engine``. The reader's pool must never
     block a checkout (``max_overflow=-1``): the loop thread cannot wait for itself.
+    ``change_stamp`` backs :meth:`DbOps.change_stamp`.
     """
     _READERS[engine.sync_engine] = reader
-    event.listen(engine.sync_engine, "engine_disposed", lambda _: reader.dispose())
+    if change_stamp is not None:
+        _STAMPS[engine.sync_engine] = change_stamp
+
+    def disposed(_: Any) -> None:
+        reader.dispose()
+        if change_stamp is not None:
+            change_stamp.close()
+
+    event.listen(engine.sync_engine, "engine_disposed", disposed)
 
 
 def reader_of(engine: AsyncEngine) -> Engine | None:
@@ -151,6 +175,15 @@ class DbOps:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    def change_stamp(self) -> Hashable | None:
+        """A value that stays the same exactly as long as nothing is committed to the
+        database (by any connection or process), or None if that cannot be told
+        (PostgreSQL, or SQLite at a moment it is busy). A cache of read results may
+        keep an entry while the stamp taken *before* reading it is still the current
+        one; with None it must read again."""
+        stamp = _STAMPS.get(self.engine.sync_engine)
+        return stamp() if stamp is not None else None
 
     @asynccontextmanager
     async def read_ops(self) -> AsyncIterator[ReadOps]:

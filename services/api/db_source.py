@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from jaseci_like_services.api.models import api_keys, api_task_owners
@@ -55,6 +55,10 @@ class ApiDbSource:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._ops = DbOps(engine)
+
+    def change_stamp(self) -> Hashable | None:
+        """See ``DbOps.change_stamp``."""
+        return self._ops.change_stamp()
 
     # -- keys -----------------------------------------------------------------------------
     async def insert_key(self, info: ApiKeyInfo, key_hash: str) -> None:

@@ -4,6 +4,11 @@ A key reads ``jlk_<id>_<secret>``: ``id`` (16 hex digits) names the key in
 listings and for revoking; ``secret`` is 256 random bits. Only the SHA-256 of
 the whole key is stored, so a leaked table gives no usable key.
 
+A key found valid is remembered until anything is next committed to the
+database, by any process (``DbOps.change_stamp``: SQLite's ``data_version``), so
+a revocation or a role change counts from the next request on; PostgreSQL gives
+no such stamp, and there every request reads its key.
+
 Who may issue, list or revoke a user's keys follows group_config's rule for
 reading that user: the user themselves, an admin of their domain, a superadmin.
 """
@@ -15,6 +20,7 @@ import hmac
 import re
 import secrets
 import uuid
+from collections.abc import Hashable
 
 from jaseci_like_services.api.db_source import ApiDbSource
 from jaseci_like_services.api.errors import KeyNotFound, Unauthorized
@@ -29,6 +35,8 @@ PREFIX = "jlk"
 #: Longest header value worth hashing; anything longer is not one of our keys.
 MAX_TOKEN = 200
 MAX_LABEL = 64
+#: Most keys remembered as valid between two commits to the database.
+MAX_VERIFIED = 4096
 _KEY_ID = re.compile(r"[0-9a-f]{16}")
 #: Compared against when no key has the id given, so both answers take as long.
 _NO_HASH = hashlib.sha256(b"no such key").hexdigest()
@@ -63,6 +71,11 @@ class ApiKeys:
         self._source = source
         self._resilience = resilience
         self._users = users
+        #: Digest -> owner of keys found valid while the database's change stamp was
+        #: ``_stamp``: any commit anywhere (a revocation, a role change) moves the
+        #: stamp and forgets them all. Empty where the database gives no stamp.
+        self._verified: dict[str, CurrentUser] = {}
+        self._stamp: Hashable | None = None
 
     async def issue(
         self, user: uuid.UUID | str, *, actor: CurrentUser, label: str | None = None
@@ -84,17 +97,32 @@ class ApiKeys:
         if not token:
             raise Unauthorized(NO_KEY)
         key_id = key_id_of(token)
-        record = None
+        hashed = digest(token)
+        record = stamp = None
         if key_id is not None:
+            stamp = self._source.change_stamp()
+            if stamp is not None:
+                if stamp == self._stamp:
+                    known = self._verified.get(hashed)
+                    if known is not None:
+                        return known
+                else:
+                    self._verified.clear()
+                    self._stamp = stamp
             record = await self._resilience.call(
                 "api_key.authenticate", lambda: self._source.key_for_auth(key_id)
             )
         expected = record.key_hash if record is not None else _NO_HASH
-        matches = hmac.compare_digest(digest(token), expected)
+        matches = hmac.compare_digest(hashed, expected)
         if record is None or not matches:
             raise Unauthorized(BAD_KEY)
         if record.revoked:
             raise Unauthorized(REVOKED_KEY)
+        # Read under ``stamp``: kept only if no later stamp was seen meanwhile.
+        if stamp is not None and stamp == self._stamp:
+            if len(self._verified) >= MAX_VERIFIED:
+                self._verified.clear()
+            self._verified[hashed] = record.user
         return record.user
 
     async def revoke(self, key_id: str, *, actor: CurrentUser) -> ApiKeyInfo:

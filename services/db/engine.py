@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,9 @@ def create_engine(
     engine = create_async_engine(url, echo=echo)
     _serialize_sqlite_writers(engine, busy_timeout_ms)
     if _is_file(url):
-        use_reader(engine, _sqlite_reader(url, echo=echo, pool_size=pool_size))
+        reader = _sqlite_reader(url, echo=echo, pool_size=pool_size)
+        assert url.database is not None
+        use_reader(engine, reader, DataVersion(url.database))
     return engine
 
 
@@ -152,3 +155,43 @@ def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
             raise
 
     return reader
+
+
+class DataVersion:
+    """SQLite's ``PRAGMA data_version`` on a connection of its own: it changes whenever
+    another connection, of this process or another, commits to the database (see
+    ``DbOps.change_stamp``). About 2 microseconds; the connection opens on first use."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: tuple[sqlite3.Connection, int] | None = None
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> tuple[int, int] | None:
+        """(connection generation, data_version): versions of two connections are not
+        comparable, so a reopened connection never repeats an earlier stamp."""
+        # One caller at a time, and the statement stepped to its end: a statement
+        # left open keeps a read transaction, and its snapshot's version, alive.
+        with self._lock:
+            try:
+                opened = self._conn if self._conn is not None else self._open()
+                conn, generation = opened
+                rows = conn.execute("PRAGMA data_version").fetchall()
+            except sqlite3.Error:
+                return None  # busy or closed: the caller reads the database instead
+        return generation, int(rows[0][0])
+
+    def _open(self) -> tuple[sqlite3.Connection, int]:
+        conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout=0")
+        conn.execute("PRAGMA query_only=ON")
+        self._generation += 1
+        self._conn = (conn, self._generation)
+        return self._conn
+
+    def close(self) -> None:
+        with self._lock:
+            opened, self._conn = self._conn, None
+        if opened is not None:
+            opened[0].close()

@@ -122,16 +122,18 @@ def _group_select(by_id: bool, with_member: bool, lock: bool, usage: bool = Fals
             .label("is_member")
         )
     if usage:
-        active = (dotfiles.c.group_id == groups.c.id, dotfiles.c.status == ACTIVE)
+        # One pass over the group's active dotfiles (a join), not a subquery per figure.
         size = func.coalesce(func.sum(dotfiles.c.path_bytes + dotfiles.c.data_bytes), 0)
-        columns.append(select(func.count()).where(*active).scalar_subquery().label("n_active"))
-        columns.append(select(size).where(*active).scalar_subquery().label("active_bytes"))
+        columns += [func.count(dotfiles.c.id).label("n_active"), size.label("active_bytes")]
     where: ColumnElement[bool] = (
         groups.c.id == bindparam("group_id")
         if by_id
         else and_(groups.c.domain_name == bindparam("domain"), groups.c.name == bindparam("name"))
     )
     stmt = select(*columns).where(where)
+    if usage:
+        active = and_(dotfiles.c.group_id == groups.c.id, dotfiles.c.status == ACTIVE)
+        stmt = stmt.select_from(groups.outerjoin(dotfiles, active)).group_by(groups.c.id)
     return stmt.with_for_update(of=groups) if lock else stmt
 
 
@@ -157,7 +159,17 @@ _ACTIVE_SIZES = select(dotfiles.c.path, dotfiles.c.data_bytes).where(
     dotfiles.c.path.in_(bindparam("paths", expanding=True)),
 )
 _USER_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
-_ALL_DOTFILES = select(dotfiles)
+#: A listing's columns: the group's id is known (its UUID is not parsed once per row),
+#: and the byte counts are the usage's business.
+_LISTED_COLUMNS = select(
+    dotfiles.c.id,
+    dotfiles.c.path,
+    dotfiles.c.permission,
+    dotfiles.c.data,
+    dotfiles.c.status,
+    dotfiles.c.created_at,
+    dotfiles.c.updated_at,
+)
 _LISTED = (dotfiles.c.group_id == bindparam("group_id"), dotfiles.c.status == ACTIVE)
 # substr, not LIKE: literal and case-sensitive on every dialect.
 _PREFIXED = (
@@ -187,6 +199,18 @@ _STATUS = {status.value: status for status in DotfileStatus}
 def to_dotfile(row: Sequence[Any]) -> Dotfile:
     id_, group_id, path, permission, data, status, _, _, created_at, updated_at = row
     return Dotfile(id_, group_id, path, permission, data, _STATUS[status], created_at, updated_at)
+
+
+def listed_dotfile(group_id: uuid.UUID) -> Callable[[Sequence[Any]], Dotfile]:
+    """A row of ``_LISTED_COLUMNS`` of group ``group_id`` to a Dotfile."""
+
+    def to_value(row: Sequence[Any]) -> Dotfile:
+        id_, path, permission, data, status, created_at, updated_at = row
+        return Dotfile(
+            id_, group_id, path, permission, data, _STATUS[status], created_at, updated_at
+        )
+
+    return to_value
 
 
 def to_group(row: Sequence[Any]) -> Group:
@@ -330,7 +354,7 @@ class GroupConfigDbSource:
             if prefix:
                 params.update(prefix=prefix, prefix_length=len(prefix))
             spec = BatchQuerier(
-                _ALL_DOTFILES,
+                _LISTED_COLUMNS,
                 _PATH_ORDER if order is DotfileOrder.PATH else _CREATED_ORDER,
                 _PREFIXED if prefix else _LISTED,
                 pagination,
@@ -341,7 +365,7 @@ class GroupConfigDbSource:
             page = await r.search(spec)
             if page.total_count is None:
                 page = replace(page, total_count=usage.count)
-            return DotfileList(page.map(to_dotfile), usage)
+            return DotfileList(page.map(listed_dotfile(gid)), usage)
 
     async def update_dotfile(
         self, ref: GroupRef, guard: Guard, path: str, changes: DotfileChanges
