@@ -1,4 +1,5 @@
-"""Creating the engine: SQLite with serialized writers, or PostgreSQL."""
+"""Creating the engine: SQLite with serialized writers (and a reader for its reads, run
+on the loop), or PostgreSQL."""
 
 from __future__ import annotations
 
@@ -103,8 +104,9 @@ def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The timeout first: switching to WAL waits for a lock another connection may hold.
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
