@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from benchmarks.registry import Context, Target, bench
 from benchmarks.timing import median, spread
 from jaseci_like.loop import RuntimeLoop
-from jaseci_like.repository import reader_of, utcnow
+from jaseci_like.repository import transaction_engines, utcnow
 
 T = TypeVar("T")
 #: Big enough that the benchmark never meets the limits (the checks still run).
@@ -326,8 +326,7 @@ def transactions_per_op(ctx: Context) -> tuple[float, float]:
                 begins[0] += 1
 
             # The reads of an SQLite file run on the reader paired with the engine.
-            reader = reader_of(s.engine)
-            counted = [s.engine.sync_engine, *([reader] if reader is not None else [])]
+            counted = transaction_engines(s.engine)
             for target in counted:
                 event.listen(target, "begin", count)
             calls = _every_operation(s)

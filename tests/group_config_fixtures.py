@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like.loop import RuntimeLoop
-from jaseci_like.repository import RetryPolicy, reader_of
+from jaseci_like.repository import RetryPolicy, transaction_engines
 from tests.servers import PostgresServer
 
 T = TypeVar("T")
@@ -47,8 +47,7 @@ class BeginCounter:
     reader paired with it (SQLite files: reads run there)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
-        reader = reader_of(engine)
-        self.engines = [engine.sync_engine, *([reader] if reader is not None else [])]
+        self.engines = transaction_engines(engine)
         self.count = 0
         for counted in self.engines:
             event.listen(counted, "begin", self._begin)

@@ -60,6 +60,7 @@ from jaseci_like.repository.transaction import (
     ReadOps,
     WriteOps,
     reader_of,
+    transaction_engines,
     use_reader,
 )
 from jaseci_like.repository.types import UtcDateTime, utcnow
@@ -125,6 +126,7 @@ __all__ = [
     "reader_of",
     "resilient",
     "run_partial",
+    "transaction_engines",
     "translate_integrity_error",
     "use_reader",
     "utcnow",

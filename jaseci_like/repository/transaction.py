@@ -97,6 +97,13 @@ def reader_of(engine: AsyncEngine) -> Engine | None:
     return _READERS.get(engine.sync_engine)
 
 
+def transaction_engines(engine: AsyncEngine) -> tuple[Engine, ...]:
+    """The engines whose ``begin`` events the units of work of :class:`DbOps` over
+    ``engine`` fire: ``engine``'s own, and its reader's if it has one."""
+    reader = _READERS.get(engine.sync_engine)
+    return (engine.sync_engine,) if reader is None else (engine.sync_engine, reader)
+
+
 class _OnLoop:
     """A reader's connection behind the async ``execute`` of :class:`SqlConnection`."""
 

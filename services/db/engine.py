@@ -120,6 +120,13 @@ _SNAPSHOT = "SELECT 1 FROM sqlite_schema LIMIT 1"
 _WAITS = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _never_wait_never_write(conn: sqlite3.Connection) -> None:
+    """A connection that reads on the loop: a lock is answered at once (SQLITE_BUSY),
+    and a write is refused."""
+    conn.execute("PRAGMA busy_timeout=0")
+    conn.execute("PRAGMA query_only=ON")
+
+
 def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
     """A synchronous pysqlite engine on the same file, for reads run on the event loop
     (see ``jaseci_like.repository.use_reader``).
@@ -141,8 +148,7 @@ def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
     @event.listens_for(reader, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
         dbapi_connection.isolation_level = None  # the begin event below opens transactions
-        dbapi_connection.execute("PRAGMA busy_timeout=0")
-        dbapi_connection.execute("PRAGMA query_only=ON")
+        _never_wait_never_write(dbapi_connection)
 
     @event.listens_for(reader, "begin")
     def on_begin(conn: Connection) -> None:
@@ -186,8 +192,7 @@ class DataVersion:
 
     def _open(self) -> tuple[sqlite3.Connection, int]:
         conn = sqlite3.connect(self._path, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout=0")
-        conn.execute("PRAGMA query_only=ON")
+        _never_wait_never_write(conn)
         self._generation += 1
         self._conn = (conn, self._generation)
         return self._conn
