@@ -28,7 +28,7 @@ import threading
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 __all__ = [
     "PostgresServer",
@@ -162,7 +162,32 @@ def _redis_call(port: int, *args: str, timeout: float = 2.0) -> bytes:
 
 
 class _Managed:
-    """``with Server() as s``: started on entry (closed again if that fails), closed on exit."""
+    """``with Server() as s``: started on entry (closed again if that fails), closed on exit.
+    A server process on loopback: its port (known once started), pid and state."""
+
+    #: How errors name the server ("the redis server").
+    label: ClassVar[str]
+    _port: int | None
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise ServerError(f"{self.label} has not been started yet")
+        return self._port
+
+    @property
+    def host(self) -> str:
+        return LOOPBACK
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The server process's pid while it runs."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def start(self) -> Self:
         raise NotImplementedError
@@ -193,6 +218,8 @@ class RedisServer(_Managed):
     killed and started again is empty.
     """
 
+    label = "the redis server"
+
     def __init__(
         self,
         port: int | None = None,
@@ -212,16 +239,6 @@ class RedisServer(_Managed):
         self._log: io.BufferedWriter | None = None
 
     # -- addresses
-    @property
-    def port(self) -> int:
-        if self._port is None:
-            raise ServerError("the redis server has not been started yet")
-        return self._port
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
-
     def url_for(self, db: int = 0) -> str:
         return f"redis://{LOOPBACK}:{self.port}/{db}"
 
@@ -233,16 +250,8 @@ class RedisServer(_Managed):
     @property
     def directory(self) -> Path:
         if self._dir is None:
-            raise ServerError("the redis server has not been started yet")
+            raise ServerError(f"{self.label} has not been started yet")
         return self._dir
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # -- lifecycle
     def start(self) -> Self:
@@ -457,6 +466,7 @@ class PostgresServer(_Managed):
     transaction committed before ``stop(mode="immediate")`` is there after ``start()``.
     """
 
+    label = "the PostgreSQL server"
     superuser = "postgres"
 
     def __init__(
@@ -495,19 +505,9 @@ class PostgresServer(_Managed):
 
     # -- paths and addresses
     @property
-    def port(self) -> int:
-        if self._port is None:
-            raise ServerError("the PostgreSQL server has not been started yet")
-        return self._port
-
-    @property
-    def host(self) -> str:
-        return LOOPBACK
-
-    @property
     def base_dir(self) -> Path:
         if self._base is None:
-            raise ServerError("the PostgreSQL server has not been started yet")
+            raise ServerError(f"{self.label} has not been started yet")
         return self._base
 
     @property
@@ -521,15 +521,6 @@ class PostgresServer(_Managed):
     @property
     def log_path(self) -> Path:
         return self.base_dir / "postgres.log"
-
-    @property
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """The postmaster's pid while it runs."""
-        return self._proc.pid if self.running and self._proc is not None else None
 
     def url(self, dbname: str = "postgres", driver: str | None = "asyncpg") -> str:
         """``postgresql+asyncpg://postgres@127.0.0.1:<port>/<dbname>``.
