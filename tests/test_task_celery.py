@@ -172,6 +172,12 @@ def test_a_submit_only_process_queues_and_can_cancel_before_any_worker(
     task_id = service.submit("never")
     assert service.status(task_id).state is S.PENDING
     assert service.wait(task_id, 0.05).state is S.PENDING  # nobody runs it here
+    # The timed-out wait stopped listening for the result (not left to garbage collection,
+    # which may come after Redis is gone).
+    channel = service.app.backend.get_key_for_task(task_id)
+    deadline = time.monotonic() + WAIT
+    while (listeners := client.pubsub_numsub(channel)[0][1]) != 0:
+        assert time.monotonic() < deadline, f"{listeners} still subscribed to {channel}"
     assert client.get(name_key(task_id)) == b"never"
     cancelled = service.cancel(task_id)
     assert cancelled.state is S.REVOKED

@@ -19,6 +19,7 @@ that is merely waiting, which Celery alone cannot (it says PENDING for both).
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import uuid
@@ -37,6 +38,7 @@ from jaseci_like_services.task.context import TaskContext, TaskFunc, TaskResourc
 from jaseci_like_services.task.errors import TaskFailed, TaskNotFound, TaskRevoked
 from jaseci_like_services.task.status import TaskState, TaskStatus, error_line
 
+log = logging.getLogger(__name__)
 S = TaskState
 
 KEY_PREFIX = "jaseci-like:task"
@@ -236,7 +238,20 @@ class CeleryRunner:
             result.get(timeout=timeout, propagate=False, disable_sync_subtasks=False)
         except CeleryTimeout:
             return self.status(task_id)
+        finally:
+            self._stop_listening(result)
         return to_status(task_id, name, result.state, result.info)
+
+    def _stop_listening(self, result: AsyncResult) -> None:
+        """Unsubscribe from ``result``'s channel now. Left to ``AsyncResult.__del__``
+        (a wait that timed out stays subscribed), the unsubscribe runs whenever the
+        object is collected, possibly after Redis is gone, and fails there with
+        nobody to tell. Celery forgets the subscription before sending the command,
+        so a failure here leaves nothing for ``__del__`` to retry."""
+        try:
+            self.app.backend.remove_pending_result(result)
+        except (redis.RedisError, RuntimeError, OSError) as exc:
+            log.debug("task %s: unsubscribing from its result failed: %s", result.id, exc)
 
     # -- lifecycle -------------------------------------------------------------------
     def daemons(self) -> dict[str, Callable[[], object]]:
