@@ -406,7 +406,7 @@ class RedisHook(MemoryHook):
 
             backoff = 0.05
             while not stop.is_set():
-                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
                 try:
                     pubsub.subscribe(self.channel)
                     self.catch_up(client)
