@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from jaseci_like.config.layers import EXPLICIT, Resolved, leaf_paths, validate
+from jaseci_like.config.schema import known_keys
 from jaseci_like.errors import ConfigError
 from jaseci_like.hooks.memory import MemoryHook, parse_mapping, section_of
 from jaseci_like.hooks.orm import OrmHook
@@ -65,10 +66,7 @@ class ConfigApi:
 
     def resolve(self, name: str) -> Resolved:
         """Every layer of ``name`` merged, with origins (not validated)."""
-        cls = self.service_class(name)
-        return self.hook.resolve_config(
-            cls.config_glob(), cls.default_config, cls.config_schema.model_fields
-        )
+        return self.service_class(name).resolve_config(self.hook)
 
     def config_get(self, name: str) -> dict[str, Any]:
         """The validated effective config of ``name`` (``enabled`` and ``quiet`` included)."""
@@ -90,9 +88,10 @@ class ConfigApi:
             )
         given = leaf_paths(value)
         section = section_of(glob)
+        defaults = cls.config_defaults(self.hook)
         # Keys the caller gives are checked strictly (no `known_keys` leniency).
         resolved = self.hook.layers.resolve(
-            section, cls.default_config, {**value, EXPLICIT: given}, stored_label=SET_LABEL
+            section, defaults, {**value, EXPLICIT: given}, stored_label=SET_LABEL
         )
         validate(cls.config_schema, resolved)
         effective: dict[str, Any] = {}
@@ -100,14 +99,14 @@ class ConfigApi:
         def change(current: str | None) -> dict[str, Any]:
             # Runs with the stored copy locked, so concurrent config_sets of
             # different keys of one service do not lose each other's change.
-            stored = parse_mapping(glob, current) or dict(cls.default_config)
+            stored = parse_mapping(glob, current) or dict(defaults)
             explicit = stored.get(EXPLICIT, [])
             candidate = deep_merge(stored, value)
             candidate[EXPLICIT] = sorted(
                 set(given) | set(explicit if isinstance(explicit, list) else [])
             )
             full = self.hook.layers.resolve(
-                section, cls.default_config, candidate, cls.config_schema.model_fields
+                section, defaults, candidate, known_keys(cls.config_schema)
             )
             effective.update(validate(cls.config_schema, full).model_dump())
             return candidate

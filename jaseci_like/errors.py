@@ -55,6 +55,12 @@ class ServiceNotFound(JaseciLikeError, LookupError):
     exit_code = 4
 
 
+class ContextNotFound(ServiceNotFound):
+    """No context (``add_context``) is registered under the requested name."""
+
+    code = "context_not_found"
+
+
 class DuplicateService(JaseciLikeError):
     """A second builder for a service name that already has one."""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import threading
 import time
@@ -9,9 +10,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jaseci_like.errors import DependencyError, DuplicateService, ServiceNotFound
+from jaseci_like.errors import ContextNotFound, DependencyError, DuplicateService, ServiceNotFound
 from jaseci_like.hooks.memory import MemoryHook
 from jaseci_like.loop import RuntimeLoop
+from jaseci_like.master import Master, SuperMaster
 from jaseci_like.service import CommonService
 
 if TYPE_CHECKING:
@@ -39,6 +41,9 @@ class Registry:
     #: The supervisor of the runtime using this registry, if any (services may report
     #: what it knows, e.g. an API's readiness probe).
     supervisor: Supervisor | None = None
+    #: True once the services of the installed plugins are registered here (by a
+    #: Runtime, or by the shared registry itself on first need, as the seed's is).
+    plugins_loaded: bool = False
 
 
 _SHARED = Registry()
@@ -77,11 +82,15 @@ class MetaService:
             self.registry.contexts[name] = {"class": cls, "args": args, "kwargs": kwargs}
 
     def get_context(self, name: str) -> dict[str, Any]:
-        """``{"class": cls, "args": args, "kwargs": kwargs}`` of context ``name``."""
+        """``{"class": cls, "args": args, "kwargs": kwargs}`` of context ``name``.
+
+        An unknown name raises :class:`ContextNotFound` (a ``LookupError``), where the
+        seed returned None: a typo fails where it is made, not at a later ``["class"]``.
+        """
         try:
             return self.registry.contexts[name]
         except KeyError:
-            raise ServiceNotFound(
+            raise ContextNotFound(
                 f"no context named {name!r} (known: {', '.join(self.registry.contexts) or 'none'})"
             ) from None
 
@@ -112,8 +121,25 @@ class MetaService:
         try:
             return self.registry.builders[name]
         except KeyError:
-            known = ", ".join(sorted(self.registry.builders)) or "none"
-            raise ServiceNotFound(f"no service named {name!r} (known: {known})") from None
+            pass
+        if self._load_plugins():
+            return self.builder(name)
+        known = ", ".join(sorted(self.registry.builders)) or "none"
+        raise ServiceNotFound(f"no service named {name!r} (known: {known})")
+
+    def _load_plugins(self) -> bool:
+        """On the shared registry, register the installed plugins' services the first
+        time they are needed (the seed's ``MetaService()`` comes with its services);
+        True when that happened now. Isolated registries get only what is added."""
+        if self.registry is not _SHARED or self.registry.plugins_loaded:
+            return False
+        from jaseci_like.runtime import load_plugins  # the runtime imports this module
+
+        with self.registry.lock:
+            if self.registry.plugins_loaded:
+                return False
+            load_plugins(self)
+        return True
 
     # -- instances -------------------------------------------------------------------
     def build_service(
@@ -215,6 +241,7 @@ class MetaService:
 
         Services start in dependency order; independent ones start concurrently.
         """
+        self._load_plugins()
         if "hook" in self.registry.contexts:
             hook = self.build_context("hook", *args, **kwargs)
         else:
@@ -225,6 +252,34 @@ class MetaService:
         if start:
             self.start_services(hook)
         return hook
+
+    def build_master(self, *args: Any, h: MemoryHook | None = None, **kwargs: Any) -> Any:
+        """The ``master`` context built, its ``_h`` a hook from :meth:`build_hook`
+        (or ``h``). Without a registered one, :class:`~jaseci_like.master.Master`."""
+        return self._build_with_hook("master", Master, h, args, kwargs)
+
+    def build_super_master(self, *args: Any, h: MemoryHook | None = None, **kwargs: Any) -> Any:
+        """As :meth:`build_master`, for the ``super_master`` context."""
+        return self._build_with_hook("super_master", SuperMaster, h, args, kwargs)
+
+    def _build_with_hook(
+        self,
+        name: str,
+        default: type[Master],
+        h: MemoryHook | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        with self.registry.lock:
+            if name not in self.registry.contexts:
+                self.add_context(name, default)
+        hook = h if h is not None else self.build_hook()
+        cls = self.get_context(name)["class"]
+        if _accepts(cls, "h"):
+            return self.build_context(name, *args, h=hook, **kwargs)
+        built = self.build_context(name, *args, **kwargs)
+        built._h = hook
+        return built
 
     def start_services(self, hook: MemoryHook, names: Iterable[str] | None = None) -> None:
         """Build and start ``names`` (default: all) in dependency order onto ``hook``."""
@@ -301,6 +356,15 @@ class MetaService:
         if sum(len(lv) for lv in levels) < len(needs):
             raise DependencyError(f"dependency cycle: {_find_cycle(needs, levels)}")
         return levels
+
+
+def _accepts(cls: type[Any], keyword: str) -> bool:
+    """True when ``cls(...)`` takes the keyword argument ``keyword``."""
+    try:
+        params = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _find_cycle(needs: dict[str, tuple[str, ...]], levels: list[list[str]]) -> str:

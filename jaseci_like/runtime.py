@@ -115,6 +115,31 @@ def _admitted_plugins(layers: ConfigLayers, discover: bool = True, quiet: bool =
     return plugins
 
 
+def register_plugins(meta: MetaService, plugins: Plugins) -> None:
+    """Register the services and tasks of ``plugins`` on ``meta``. A service name
+    another class already holds marks the plugin that brings it broken."""
+    for info, cls in plugins.services():
+        name = cls.service_name()
+        current = meta.registry.builders.get(name)
+        if current is cls:
+            continue  # the same plugin loaded twice in one process
+        try:
+            meta.add_service_builder(name, cls)
+        except DuplicateService as exc:
+            plugins._broken(info, exc)
+    for name, func in plugins.tasks().items():
+        meta.registry.tasks.setdefault(name, func)
+    meta.registry.plugins_loaded = True
+
+
+def load_plugins(meta: MetaService) -> Plugins:
+    """The plugins the environment admits, registered on ``meta`` (how the shared
+    ``MetaService()`` gets its services when no Runtime gave them)."""
+    plugins = Runtime.command_plugins(quiet=False)
+    register_plugins(meta, plugins)
+    return plugins
+
+
 def _why_not_running(service: CommonService) -> str:
     if service.error is not None:
         return describe_error(service.error) or ""
@@ -159,32 +184,23 @@ class Runtime:
         assert isinstance(settings, RuntimeConfig)
         self.settings = settings
         self.meta = meta if meta is not None else MetaService()
-        self._register_services()
-        for name, func in self.plugins.tasks().items():
-            self.meta.registry.tasks.setdefault(name, func)
+        register_plugins(self.meta, self.plugins)
         self.hook = self._make_hook()
         self.supervisor = Supervisor(self.meta, self.hook, self.settings.supervisor)
         self.meta.registry.supervisor = self.supervisor
         self.check_config()
 
     @staticmethod
-    def command_plugins(environ: Mapping[str, str] | None = None) -> Plugins:
-        """The plugins the environment admits, loaded for their command-line commands."""
+    def command_plugins(environ: Mapping[str, str] | None = None, quiet: bool = True) -> Plugins:
+        """The plugins the environment (and the config file it names) admits, loaded.
+
+        ``quiet``: broken plugins are recorded but not logged (the command line
+        loads them twice, and reports them once).
+        """
         env = os.environ if environ is None else environ
         file = env.get(CONFIG_ENV) or None
         layers = ConfigLayers(file=Path(file) if file else None, environ=env)
-        return _admitted_plugins(layers, quiet=True)
-
-    def _register_services(self) -> None:
-        for info, cls in self.plugins.services():
-            name = cls.service_name()
-            current = self.meta.registry.builders.get(name)
-            if current is cls:
-                continue  # the same plugin loaded twice in one process
-            try:
-                self.meta.add_service_builder(name, cls)
-            except DuplicateService as exc:
-                self.plugins._broken(info, exc)
+        return _admitted_plugins(layers, quiet=quiet)
 
     def _make_hook(self) -> MemoryHook:
         hook: MemoryHook
@@ -222,11 +238,12 @@ class Runtime:
             )
         for name in sorted(known):
             cls = self.meta.builder(name)
+            if cls.build_config is not CommonService.build_config:
+                # The seed's way: its build_config names its defaults, and a config it
+                # refuses is kept in its `error` and fails its start, saying why.
+                continue
             try:
-                resolved = self.hook.resolve_config(
-                    cls.config_glob(), cls.default_config, cls.config_schema.model_fields
-                )
-                validate(cls.config_schema, resolved)
+                validate(cls.config_schema, cls.resolve_config(self.hook))
             except ConfigError as exc:
                 problems.extend(exc.problems)
         if problems:

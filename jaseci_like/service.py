@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import logging
 import re
 import threading
@@ -14,7 +15,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 from jaseci_like.config.layers import Resolved, validate
-from jaseci_like.config.schema import ServiceConfig
+from jaseci_like.config.schema import FreeformConfig, ServiceConfig, known_keys
 from jaseci_like.config.secrets import mask_url
 from jaseci_like.daemons import DaemonGroup
 from jaseci_like.errors import ConfigError, DependencyError
@@ -33,6 +34,19 @@ def _manifests_of(path: Path) -> Manifests:
     return load_manifests(path)
 
 
+def _call(method: Callable[..., object], hook: MemoryHook | None) -> None:
+    """``method(hook)``, or ``method()`` for a ``run(self)`` / ``post_run(self)`` that
+    takes no hook (the seed's StripeService writes ``def run(self):``)."""
+    try:
+        takes_hook = bool(inspect.signature(method).parameters)
+    except (TypeError, ValueError):  # no signature to read: assume the usual form
+        takes_hook = True
+    if takes_hook:
+        method(hook)
+    else:
+        method()
+
+
 class CommonService:
     """Base of every service: settings from hooks, a lifecycle, owned daemons.
 
@@ -49,6 +63,8 @@ class CommonService:
     Subclasses set ``name`` (the registry name and config section), usually
     ``config_schema`` and ``default_config``, and override ``run`` (set ``app``),
     maybe ``post_run`` (spawn daemons), ``teardown`` (release ``app``) and ``health``.
+    A service that declares no ``config_schema`` keeps every key its layers give
+    (the seed's way: ``build_config`` returning ``hook.service_glob(...)``).
 
     >>> class Clock(CommonService):
     ...     name = "clock"
@@ -61,7 +77,8 @@ class CommonService:
 
     #: Registry name and config section ("redis"); the config glob is ``REDIS_CONFIG``.
     name: ClassVar[str] = ""
-    config_schema: ClassVar[type[ServiceConfig]] = ServiceConfig
+    #: Strict (unknown keys refused) when declared; free-form JSON keys when not.
+    config_schema: ClassVar[type[ServiceConfig]] = FreeformConfig
     default_config: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     #: A multi-document YAML file of Kubernetes manifests, or None.
     kube_manifest: ClassVar[Path | None] = None
@@ -108,7 +125,9 @@ class CommonService:
             isinstance(cls.config_schema, type) and issubclass(cls.config_schema, ServiceConfig)
         ):
             raise TypeError(f"{cls.__qualname__}: config_schema must subclass ServiceConfig")
-        validate(cls.config_schema, Resolved(name, dict(cls.default_config)))
+        if cls.build_config is CommonService.build_config:
+            # (An overridden build_config names its own defaults, checked when built.)
+            validate(cls.config_schema, Resolved(name, dict(cls.default_config)))
 
     def label(self) -> str:
         return type(self).__name__
@@ -129,10 +148,14 @@ class CommonService:
                 resolved = Resolved(self.service_name(), dict(raw), {})
             settings = validate(self.config_schema, resolved)
         except ConfigError as exc:
-            self.enabled = False
+            # Refused, but not forgotten: `start` of a service whose config asks for
+            # it moves to FAILED with this error, which status and the supervisor show.
+            self.settings = None
+            self.config = MappingProxyType({})
+            self.enabled = raw.get("enabled") is True
             self.error = exc
             self.quiet = raw.get("quiet") is True
-            if not self.quiet:
+            if not self.quiet:  # quiet quiets the log line only
                 log.error("%s: configuration refused: %s", self.label(), exc)
             return
         assert isinstance(settings, ServiceConfig)
@@ -144,10 +167,28 @@ class CommonService:
 
     def build_config(self, hook: MemoryHook) -> dict[str, Any]:
         """The effective config (seed: ``hook.service_glob(NAME_CONFIG, DEFAULTS)``)."""
-        resolved = hook.resolve_config(
-            self.config_glob(), self.default_config, self.config_schema.model_fields
+        return self.resolve_config(hook).values
+
+    @classmethod
+    def config_defaults(cls, hook: MemoryHook) -> Mapping[str, Any]:
+        """What the config starts from: ``default_config``, or, for a service whose
+        ``build_config`` passes its own defaults to ``hook.service_glob`` (the seed's
+        way), those defaults (learnt by building its settings once, not starting it)."""
+        if cls.build_config is CommonService.build_config:
+            return cls.default_config
+        glob = cls.config_glob()
+        found = hook.glob_default(glob)
+        if found is None:
+            cls(hook)  # settings only: its build_config names its defaults
+            found = hook.glob_default(glob)
+        return cls.default_config if found is None else found
+
+    @classmethod
+    def resolve_config(cls, hook: MemoryHook) -> Resolved:
+        """Every layer of this service's config merged on ``hook``, with origins."""
+        return hook.resolve_config(
+            cls.config_glob(), cls.config_defaults(hook), known_keys(cls.config_schema)
         )
-        return resolved.values
 
     def build_kube(self, hook: MemoryHook) -> Manifests | None:
         """Manifests grouped by kind, or None for a service without any.
@@ -180,18 +221,19 @@ class CommonService:
         hook = hook if hook is not None else self.hook
         with self._lock:
             if not self.enabled or not self.is_ready():
-                if isinstance(self.error, ConfigError) and not self.quiet:
-                    log.warning("Skipping %s: configuration refused", self.label())
                 return self
             self._move(_S.STARTED)
+            if self.settings is None and isinstance(self.error, ConfigError):
+                self._fail(self.error)  # refused config: FAILED, saying why
+                return self
             self.error = None
             self._released = False
             try:
                 self._require(hook)
-                self.run(hook)
+                _call(self.run, hook)
                 if self.state is _S.STARTED:
                     self._move(_S.RUNNING)
-                    self.post_run(hook)
+                    _call(self.post_run, hook)
             except Exception as exc:  # start never raises: the error is kept in `error`
                 self._fail(exc)
         return self

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import pytest
 
 from jaseci_like import CommonService, MemoryHook, ServiceState
+from tests.states import state_of
 
 S = ServiceState
 #: Long enough that a test waiting this long has failed, short enough not to hang CI.
@@ -74,11 +75,6 @@ class WorkerHost(Host):
     def teardown(self) -> None:
         super().teardown()
         self.app.stop()
-
-
-def state_of(svc: CommonService) -> ServiceState:
-    """The state now (a call, so mypy does not keep a narrowed state across calls)."""
-    return svc.state
 
 
 def threads_named(name: str) -> list[threading.Thread]:

@@ -22,6 +22,7 @@ from jaseci_like import (
 )
 from jaseci_like.config.layers import ConfigLayers
 from jaseci_like.state import LEGAL_MOVES
+from tests.states import state_of
 
 S = ServiceState
 ON: Mapping[str, Any] = MappingProxyType({"enabled": True})
@@ -91,11 +92,6 @@ class NoAppProbe(Probe):
 
     def run(self, hook: MemoryHook | None = None) -> None:
         self.calls.append(("run", self.state))
-
-
-def state_of(svc: CommonService) -> ServiceState:
-    """The state now (a call, so mypy does not keep a narrowed state across calls)."""
-    return svc.state
 
 
 def hook_with_env(environ: Mapping[str, str]) -> MemoryHook:
@@ -410,7 +406,7 @@ BAD_CONFIGS = [
 
 
 @pytest.mark.parametrize(("defaults", "environ", "expected"), BAD_CONFIGS)
-def test_bad_config_leaves_service_unstartable(
+def test_bad_config_fails_the_start_saying_why(
     defaults: dict[str, Any],
     environ: dict[str, str],
     expected: list[str],
@@ -426,10 +422,12 @@ def test_bad_config_leaves_service_unstartable(
     message = str(svc.error)
     for part in expected:
         assert part in message, f"{part!r} missing from the config error {message!r}"
+    assert state_of(svc) is S.NOT_STARTED  # until asked to start
     assert svc.start() is svc
-    assert state_of(svc) is S.NOT_STARTED
+    assert state_of(svc) is S.FAILED  # not an unexplained NOT_STARTED
+    assert svc.error is not None and str(svc.error) == message
     assert svc.app is None
-    assert svc.calls == []
+    assert svc.calls == [("failed", S.FAILED)]  # a start failure; run never ran
     assert "Skipping Bad" in caplog.text
 
 
@@ -439,8 +437,8 @@ def test_bad_value_in_process_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert isinstance(svc.error, ConfigError)
     assert "env JASECI_LIKE__PROBE__PORT" in str(svc.error)
     assert "'not-a-port'" in str(svc.error)
-    assert state_of(svc) is S.NOT_STARTED
-    assert svc.calls == []
+    assert state_of(svc) is S.FAILED
+    assert svc.calls == [("failed", S.FAILED)]
 
 
 def test_bad_stored_value_names_the_store() -> None:
@@ -449,7 +447,7 @@ def test_bad_stored_value_names_the_store() -> None:
     svc = Probe(hook).start()
     assert isinstance(svc.error, ConfigError)
     assert "probe.port = 'x' (from stored)" in str(svc.error)
-    assert state_of(svc) is S.NOT_STARTED
+    assert state_of(svc) is S.FAILED
 
 
 def test_fixed_config_starts_after_reset() -> None:

@@ -19,6 +19,7 @@ from jaseci_like import (
     ServiceNotFound,
     ServiceState,
 )
+from tests.states import state_of
 
 S = ServiceState
 ON: Mapping[str, Any] = MappingProxyType({"enabled": True})
@@ -74,11 +75,6 @@ class Greeter:
     def __init__(self, greeting: str, *, punctuation: str = ".") -> None:
         self.greeting = greeting
         self.punctuation = punctuation
-
-
-def state_of(svc: CommonService) -> ServiceState:
-    """The state now (a call, so mypy does not keep a narrowed state across calls)."""
-    return svc.state
 
 
 @pytest.fixture

@@ -228,9 +228,7 @@ def test_plugin_tasks_reach_the_service_through_the_runtime() -> None:
 
 def test_the_production_profile_switches_the_task_service_to_celery() -> None:
     runtime = Runtime(profile="production", meta=MetaService.isolated(), environ={})
-    resolved = runtime.hook.resolve_config(
-        TaskService.config_glob(), TaskService.default_config, TaskConfig.model_fields
-    )
+    resolved = TaskService.resolve_config(runtime.hook)
     settings = TaskConfig.model_validate(resolved.values)
     assert settings.mode == "celery"
     assert settings.broker_url is not None and settings.broker_url.startswith("redis://")

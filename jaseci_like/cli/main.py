@@ -20,7 +20,9 @@ from typing import Any, TypeVar
 import click
 
 from jaseci_like.cli.output import echo_table, setup_logging
+from jaseci_like.config.schema import is_freeform
 from jaseci_like.config.secrets import mask, mask_url, printable
+from jaseci_like.config.sources import json_or_text
 from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
 from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
@@ -258,7 +260,8 @@ def config_get(config_file: str | None, profile: str | None, key: str) -> None:
 @click.argument("value")
 @handle_errors
 def config_set(config_file: str | None, profile: str | None, key: str, value: str) -> None:
-    """Store SERVICE.KEY = VALUE after validating it (JSON for lists and mappings)."""
+    """Store SERVICE.KEY = VALUE after validating it (JSON for lists and mappings;
+    for a service without a schema, any JSON value, or else the text itself)."""
     service, path = _split_key(key)
     parsed: Any = value
     if value.lstrip()[:1] in ("[", "{"):
@@ -271,7 +274,10 @@ def config_set(config_file: str | None, profile: str | None, key: str, value: st
     runtime = load_runtime(config_file, profile)
     try:
         runtime.open_store()
-        ConfigApi(runtime.hook).config_set(service, nest(path, parsed))
+        api = ConfigApi(runtime.hook)
+        if isinstance(parsed, str) and is_freeform(api.service_class(service).config_schema):
+            parsed = json_or_text(parsed)  # no schema to convert the text later
+        api.config_set(service, nest(path, parsed))
         durable = isinstance(runtime.hook, OrmHook) and runtime.hook.durable
     finally:
         runtime.stop()

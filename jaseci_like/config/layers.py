@@ -14,8 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from jaseci_like.config.schema import is_freeform
 from jaseci_like.config.secrets import mask, printable
-from jaseci_like.config.sources import EnvSource, Source, YamlFileSource
+from jaseci_like.config.sources import EnvSource, Source, YamlFileSource, json_or_text
 from jaseci_like.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -224,11 +225,27 @@ class ConfigLayers:
 
 
 def validate(schema: type[BaseModel], resolved: Resolved) -> BaseModel:
-    """Validate ``resolved`` with ``schema``; every problem names key, value and layer."""
+    """Validate ``resolved`` with ``schema``; every problem names key, value and layer.
+
+    A free-form schema has no types to convert the text of environment variables
+    with, so there each such value is read as JSON (a bare string when it is not).
+    """
+    values = _env_as_json(resolved) if is_freeform(schema) else resolved.values
     try:
-        return schema.model_validate(resolved.values)
+        return schema.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(describe_errors(exc, resolved)) from None
+
+
+def _env_as_json(resolved: Resolved) -> dict[str, Any]:
+    values: dict[str, Any] = _copy(resolved.values)
+    for path, value, origin in resolved.leaves():
+        if isinstance(value, str) and EnvSource.gave(origin):
+            target = values
+            for part in path[:-1]:
+                target = target[part]
+            target[path[-1]] = json_or_text(value)
+    return values
 
 
 def describe_errors(exc: ValidationError, resolved: Resolved) -> list[str]:

@@ -78,6 +78,8 @@ class EnvSource:
 
     Values stay strings (the schema converts them), except a value that starts
     with ``[`` or ``{``, which is read as JSON so lists and mappings can be given.
+    A service without a schema has nothing to convert them, so its values are
+    read as JSON when validated (:func:`jaseci_like.config.layers.validate`).
     """
 
     label = "environment"
@@ -125,9 +127,23 @@ class EnvSource:
                 return f"env {var}"
         return self.label
 
+    @classmethod
+    def gave(cls, origin: str) -> bool:
+        """True when ``origin`` (as :meth:`origin` names it) is the environment."""
+        return origin == cls.label or origin.startswith("env ")
+
     def where(self, section: str) -> str:
         names = sorted(var for (sec, _), var in self._vars.items() if sec == section)
         return "env " + ", ".join(names) if names else self.label
+
+
+def json_or_text(text: str) -> Any:
+    """``text`` read as JSON (``5``, ``true``, ``null``, ``"a"``, lists, mappings), or
+    ``text`` itself when it is not JSON: how a free-form key's value is given as text."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text
 
 
 def _set_path(doc: Doc, path: tuple[str, ...], value: Any) -> None:

@@ -65,6 +65,7 @@ class MemoryHook:
         self._globs_lock = threading.Lock()
         self._update_lock = threading.RLock()
         self._resolved: dict[str, Resolved] = {}
+        self._defaults: dict[str, Mapping[str, Any]] = {}
 
     def __getattr__(self, name: str) -> CommonService:
         # Only reached for names that are not real attributes: the attached services.
@@ -129,8 +130,16 @@ class MemoryHook:
         return resolved
 
     def service_glob(self, name: str, default: Mapping[str, Any]) -> dict[str, Any]:
-        """The effective config ``name``: defaults stored when absent, then all layers merged."""
+        """The effective config ``name``: defaults stored when absent, then all layers merged.
+
+        ``default`` is remembered as the defaults of ``name`` (see :meth:`glob_default`).
+        """
+        self._defaults[name] = default
         return self.resolve_config(name, default).values
+
+    def glob_default(self, name: str) -> Mapping[str, Any] | None:
+        """The defaults last given to :meth:`service_glob` for ``name``, if any."""
+        return self._defaults.get(name)
 
     def resolved(self, name: str) -> Resolved | None:
         """The last resolution of ``name`` (origins included), if any."""

@@ -77,9 +77,7 @@ def _start(runtime: Runtime) -> TaskService:
     if not runtime.meta.has_service_builder("task"):
         raise ServiceStartError("no task service: the task plugin is not loaded")
     cls = runtime.meta.builder("task")
-    resolved = runtime.hook.resolve_config(
-        cls.config_glob(), cls.default_config, cls.config_schema.model_fields
-    )
+    resolved = cls.resolve_config(runtime.hook)
     mode = resolved.values.get("mode")
     if mode != "celery":
         raise ConfigError(
