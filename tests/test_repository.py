@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -20,7 +21,10 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    cast,
     exists,
+    func,
+    literal,
     select,
 )
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -34,20 +38,26 @@ from jaseci_like.repository import (
     BatchQuerier,
     BatchUpdater,
     BulkCreator,
+    BulkResult,
     BulkUpserter,
+    CheckViolation,
     ConstraintViolation,
     Creator,
     CursorPagination,
     DbOps,
     DomainScope,
+    FailureReason,
     GroupScope,
     InvalidQuery,
+    InvalidValue,
+    NotNullViolation,
     OffsetPagination,
     OperationMetrics,
     Order,
     Purger,
     Querier,
     ReferenceNotFound,
+    RepositoryError,
     Resilience,
     RetryPolicy,
     ScopeColumns,
@@ -55,6 +65,7 @@ from jaseci_like.repository import (
     Updater,
     UserScope,
     UtcDateTime,
+    is_connection_lost,
     is_transient,
     utcnow,
 )
@@ -254,6 +265,232 @@ def test_bulk_specs_report_failures_by_index_and_keep_the_rest(db: Db) -> None:
     db.run(scenario())
     rows = db.run(_all_teams(db))
     assert [(row[0], row[3]) for row in rows] == [(0, 9), (2, 2), (5, 2)]
+
+
+NAIVE = dt.datetime(2030, 1, 1)
+
+
+def _failed(result: BulkResult[Any]) -> list[tuple[int, FailureReason]]:
+    return [(f.index, f.reason) for f in result.failures]
+
+
+def _assert_masked(result: BulkResult[Any], *values: str) -> None:
+    """Each failure is a typed error whose text names none of ``values`` and which
+    carries no driver error (its text holds the row's parameters)."""
+    for failure in result.failures:
+        assert isinstance(failure.error, RepositoryError), failure
+        assert failure.code == failure.error.code and failure.message == str(failure.error)
+        assert failure.error.__cause__ is None and failure.error.__context__ is None
+        assert failure.error.__traceback__ is None
+        for value in values:
+            assert value not in failure.message, (value, failure.message)
+
+
+def test_bulk_rows_failing_any_constraint_or_type_fail_alone_with_a_typed_reason(db: Db) -> None:
+    """The same rows give the same successes and the same typed failures on SQLite and
+    PostgreSQL: every constraint both enforce, and the values both refuse to store."""
+    too_big = 2**70
+
+    async def scenario() -> None:
+        async with db.ops.write_ops() as w:
+            created = await w.bulk_create(
+                BulkCreator(
+                    teams,
+                    [
+                        team(0),
+                        {**team(1), "score": None},
+                        team(2),
+                        {**team(3), "name": "team00"},
+                        {**team(4), "score": too_big},
+                        {**team(5), "note": "lone \ud800 surrogate"},
+                        {**team(6), "id": "six"},
+                        {**team(7), "created_at": NAIVE},
+                        team(8),
+                        {**team(9), "note": ["a", "list"]},
+                    ],
+                )
+            )
+            assert [i for i, _ in created.succeeded] == [0, 2, 8]
+            assert [row.id for row in created.results] == [0, 2, 8]
+            assert _failed(created) == [
+                (1, FailureReason.NOT_NULL),
+                (3, FailureReason.UNIQUE),
+                *[(i, FailureReason.DATA) for i in (4, 5, 6, 7, 9)],
+            ]
+            assert [type(f.error) for f in created.failures] == [
+                NotNullViolation,
+                AlreadyExists,
+                *[InvalidValue] * 5,
+            ]
+            assert created.failures[2].code == "invalid_value"
+            _assert_masked(created, str(too_big), "six", "surrogate", "2030", "list")
+
+            members = await w.bulk_create(
+                BulkCreator(
+                    players,
+                    [
+                        {"id": 1, "team_id": 0, "name": "p"},
+                        {"id": 2, "team_id": 0, "name": ""},
+                        {"id": 3, "team_id": 404, "name": "q"},
+                        {"id": 4, "team_id": 2, "name": "r"},
+                    ],
+                )
+            )
+            assert [i for i, _ in members.succeeded] == [0, 3]
+            assert _failed(members) == [(1, FailureReason.CHECK), (2, FailureReason.FOREIGN_KEY)]
+            assert isinstance(members.failures[0].error, CheckViolation)
+            _assert_masked(members, "404")
+
+            upserted = await w.bulk_upsert(
+                BulkUpserter(
+                    teams,
+                    [
+                        {**team(0), "score": 9},
+                        {**team(2), "score": None},  # the update itself breaks NOT NULL
+                        {**team(9), "name": "team08"},
+                        {**team(10), "score": too_big},
+                        team(11),
+                    ],
+                    conflict_columns=("id",),
+                    update_columns=("score",),
+                )
+            )
+            assert [row.id for row in upserted.results] == [0, 11]
+            assert _failed(upserted) == [
+                (1, FailureReason.NOT_NULL),
+                (2, FailureReason.UNIQUE),
+                (3, FailureReason.DATA),
+            ]
+            _assert_masked(upserted, str(too_big), "team08")
+
+    db.run(scenario())
+    assert [(row[0], row[3]) for row in db.run(_all_teams(db))] == [(0, 9), (2, 2), (8, 2), (11, 2)]
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_on_postgres_a_value_too_long_or_missing_fails_its_row_only(db: Db) -> None:
+    """PostgreSQL refuses a value longer than its VARCHAR (a DataError, not an
+    IntegrityError): that row fails, typed, and the valid rows around it are stored."""
+    long_note = "n" * 41  # note is VARCHAR(40)
+
+    async def scenario() -> None:
+        async with db.ops.write_ops() as w:
+            upserted = await w.bulk_upsert(
+                BulkUpserter(
+                    teams,
+                    [
+                        team(0),
+                        {**team(1), "note": long_note},
+                        team(2),
+                        {**team(3), "score": None},
+                        team(4),
+                    ],
+                    conflict_columns=("id",),
+                )
+            )
+            assert [row.id for row in upserted.results] == [0, 2, 4]
+            assert _failed(upserted) == [(1, FailureReason.DATA), (3, FailureReason.NOT_NULL)]
+            assert "too long" in upserted.failures[0].message
+            assert upserted.failures[1].message.endswith("(score)")
+            _assert_masked(upserted, long_note)
+
+            created = await w.bulk_create(
+                BulkCreator(
+                    teams,
+                    [
+                        {**team(5), "name": "x" * 41},
+                        team(6),
+                        {**team(7), "domain": None},
+                        team(8),
+                    ],
+                )
+            )
+            assert [row.id for row in created.results] == [6, 8]
+            assert _failed(created) == [(0, FailureReason.DATA), (2, FailureReason.NOT_NULL)]
+            _assert_masked(created, "x" * 41)
+
+            # Values the server itself refuses (not the driver): a text that is no
+            # integer, a number out of INTEGER's range, a NUL character in text.
+            server_side = await w.bulk_upsert(
+                BulkUpserter(
+                    teams,
+                    [
+                        {**team(9), "score": cast(literal("nine"), Integer)},
+                        {**team(10), "score": cast(literal(2**40, BigInteger), Integer)},
+                        {**team(11), "note": "nul \x00 byte"},
+                        {**team(12), "note": long_note},
+                        team(13),
+                    ],
+                    conflict_columns=("id",),
+                )
+            )
+            assert [row.id for row in server_side.results] == [13]
+            assert _failed(server_side) == [(i, FailureReason.DATA) for i in range(4)]
+            assert [f.message.split(": ", 1)[1] for f in server_side.failures] == [
+                "a value is not of its column's type",
+                "a number is out of range for its column",
+                "a text value holds a character the database cannot store",
+                "a value is too long for its column",
+            ]
+            _assert_masked(server_side, "nine", str(2**40), "nul", long_note)
+
+        # A batch stays one atomic statement: the same too-long value fails it whole.
+        with pytest.raises(InvalidValue):
+            async with db.ops.write_ops() as w:
+                await w.batch_update(BatchUpdater(teams, [teams.c.id >= 0], {"note": long_note}))
+
+    db.run(scenario())
+    assert [(row[0], row[4]) for row in db.run(_all_teams(db))] == [
+        (n, None) for n in (0, 2, 4, 6, 8, 13)
+    ]
+
+
+@pytest.mark.parametrize("db", ["postgres"], indirect=True)
+def test_transient_errors_inside_a_bulk_call_abort_it_whole(db: Db) -> None:
+    """A lock timeout or a lost connection is no row's fault: it propagates (for the
+    retry policy), and the rows already written in the call are rolled back."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    impatient = create_async_engine(
+        db.url, connect_args={"server_settings": {"lock_timeout": "20"}}
+    )
+    errors: list[BaseException] = []
+
+    async def upsert_locked_row() -> None:
+        async with DbOps(impatient).write_ops() as w:
+            rows = [team(5), {**team(0), "score": 9}, team(6)]
+            await w.bulk_upsert(BulkUpserter(teams, rows, conflict_columns=("id",)))
+
+    async def lose_the_connection() -> None:
+        async def one(index: int, values: dict[str, Any]) -> Any:
+            if index == 1:
+                await w.execute(select(func.pg_terminate_backend(func.pg_backend_pid())))
+            return await w.create(Creator(teams, values))
+
+        async with db.ops.write_ops() as w:
+            await w.partial([team(7), team(8), team(9)], one)
+
+    async def scenario() -> None:
+        await _seed(db, 1)
+        holder = await db.engine.connect()
+        await holder.begin()
+        await holder.execute(select(teams).where(teams.c.id == 0).with_for_update())
+        try:
+            with pytest.raises(DBAPIError) as locked:
+                await upsert_locked_row()
+            errors.append(locked.value)
+        finally:
+            await holder.rollback()
+            await holder.close()
+            await impatient.dispose()
+        with pytest.raises(DBAPIError) as lost:
+            await lose_the_connection()
+        errors.append(lost.value)
+
+    db.run(scenario())
+    assert [is_transient(e) for e in errors] == [True, True]
+    assert is_connection_lost(errors[1])
+    assert [row[0] for row in db.run(_all_teams(db))] == [0], "a row of an aborted call was kept"
 
 
 # -- pages ------------------------------------------------------------------------------------
@@ -478,7 +715,8 @@ def test_utc_datetimes_come_back_aware_and_naive_ones_are_refused(db: Db) -> Non
         async with db.ops.write_ops() as w:
             row = await w.create(Creator(teams, {**team(1), "created_at": moment}))
             assert row.created_at == moment and row.created_at.tzinfo is dt.UTC
-        with pytest.raises(Exception, match="aware"):
+        with pytest.raises(InvalidValue) as refused:
             await create_naive()
+        assert "aware" in str(refused.value.__cause__)
 
     db.run(scenario())

@@ -17,10 +17,14 @@ from jaseci_like.repository.bulk import BulkFailure, BulkResult, run_partial
 from jaseci_like.repository.creator import BulkCreator, Creator
 from jaseci_like.repository.errors import (
     AlreadyExists,
+    CheckViolation,
     CommitOutcomeUnknown,
     ConstraintViolation,
     DatabaseUnavailable,
+    FailureReason,
     InvalidQuery,
+    InvalidValue,
+    NotNullViolation,
     ReferenceNotFound,
     RepositoryError,
     StillReferenced,
@@ -28,6 +32,7 @@ from jaseci_like.repository.errors import (
     is_connection_lost,
     is_transient,
     translate_integrity_error,
+    translate_row_error,
 )
 from jaseci_like.repository.pagination import (
     CursorPagination,
@@ -85,6 +90,7 @@ __all__ = [
     "BulkResult",
     "BulkUpserter",
     "ChangeStamp",
+    "CheckViolation",
     "CommitOutcomeUnknown",
     "ConstraintViolation",
     "Creator",
@@ -92,8 +98,11 @@ __all__ = [
     "DatabaseUnavailable",
     "DbOps",
     "DomainScope",
+    "FailureReason",
     "GroupScope",
     "InvalidQuery",
+    "InvalidValue",
+    "NotNullViolation",
     "OffsetPagination",
     "OperationMetrics",
     "OptionalState",
@@ -128,6 +137,7 @@ __all__ = [
     "run_partial",
     "transaction_engines",
     "translate_integrity_error",
+    "translate_row_error",
     "use_reader",
     "utcnow",
 ]

@@ -1,8 +1,11 @@
 """Per-row work with partial failures: each item in its own SAVEPOINT.
 
-A domain error (a duplicate, a limit, a bad value) fails that item only and is
-returned with its index; anything else (a lost connection, a lock) aborts the
-whole call, so the caller's retry policy can run it again.
+A domain error (a duplicate, a limit) or a database error about the item's values
+(a violated constraint, a value too long or out of range, on SQLite and PostgreSQL
+alike) fails that item only: it is rolled back to its savepoint and returned with
+its index and a typed reason, the driver's text never. Anything else (a lost
+connection, a lock, a serialization failure, a broken statement) aborts the whole
+call, so the caller's retry policy can run it again.
 """
 
 from __future__ import annotations
@@ -11,11 +14,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jaseci_like.errors import JaseciLikeError
-from jaseci_like.repository.errors import translate_integrity_error
+from jaseci_like.repository.errors import (
+    DatabaseUnavailable,
+    FailureReason,
+    RepositoryError,
+    translate_row_error,
+)
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -23,10 +31,29 @@ I = TypeVar("I")  # noqa: E741
 
 @dataclass(frozen=True)
 class BulkFailure:
-    """Item ``index`` of the input was not applied, because of ``error``."""
+    """Item ``index`` of the input was not applied, because of ``error``.
+
+    ``reason`` types the failure (``unique``, ``not_null``, ``data``...; ``refused``
+    for a domain error raised on purpose), ``code`` and ``message`` are the error's
+    own: a stable code and a short text that names no value.
+    """
 
     index: int
     error: JaseciLikeError
+
+    @property
+    def reason(self) -> FailureReason:
+        if isinstance(self.error, RepositoryError):
+            return self.error.reason
+        return FailureReason.REFUSED
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    @property
+    def message(self) -> str:
+        return self.error.message
 
 
 @dataclass(frozen=True)
@@ -46,15 +73,34 @@ async def run_partial(
     items: Sequence[I],
     action: Callable[[int, I], Awaitable[T]],
 ) -> BulkResult[T]:
-    """``action(index, item)`` for every item, each inside a savepoint of ``conn``."""
+    """``action(index, item)`` for every item, each inside a savepoint of ``conn``.
+
+    A domain error, or a database error about the item's values (see
+    :func:`translate_row_error`), fails the item; any other error propagates.
+    """
     succeeded: list[tuple[int, T]] = []
     failures: list[BulkFailure] = []
     for index, item in enumerate(items):
         try:
             async with conn.begin_nested():
                 succeeded.append((index, await action(index, item)))
-        except IntegrityError as exc:
-            failures.append(BulkFailure(index, translate_integrity_error(exc)))
+        except DatabaseUnavailable:
+            raise  # the database, not this item: the whole call may be retried
         except JaseciLikeError as exc:
-            failures.append(BulkFailure(index, exc))
+            failures.append(BulkFailure(index, _detached(exc)))
+        except StatementError as exc:  # DBAPIError included
+            error = translate_row_error(exc)
+            if error is None:
+                raise
+            failures.append(BulkFailure(index, error))
     return BulkResult(tuple(succeeded), tuple(failures))
+
+
+def _detached(error: JaseciLikeError) -> JaseciLikeError:
+    """``error`` kept as a result, not raised: without its frames, and a repository
+    error without the driver's error it was translated from (whose text holds the
+    row's values)."""
+    error.__traceback__ = None
+    if isinstance(error, RepositoryError):
+        error.__cause__ = error.__context__ = None
+    return error

@@ -8,11 +8,10 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Insert, Row, Table, insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
-from jaseci_like.repository.errors import translate_integrity_error
+from jaseci_like.repository.errors import translate_row_error
 
 
 @cache
@@ -32,8 +31,11 @@ class Creator:
     async def execute(self, conn: AsyncConnection) -> Row[Any]:
         try:
             return (await conn.execute(_insert(self.table), dict(self.values))).one()
-        except IntegrityError as exc:
-            raise translate_integrity_error(exc, f"{self.table.name} row") from exc
+        except Exception as exc:
+            error = translate_row_error(exc, f"{self.table.name} row")
+            if error is None:
+                raise
+            raise error from exc
 
 
 @dataclass(frozen=True)

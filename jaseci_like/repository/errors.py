@@ -8,9 +8,11 @@ Both SQLite (aiosqlite) and PostgreSQL (asyncpg) are understood.
 
 from __future__ import annotations
 
+import enum
+import re
 from typing import Any, ClassVar
 
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from jaseci_like.errors import JaseciLikeError
 
@@ -21,12 +23,33 @@ _SQLITE_TRANSIENT_NAMES = ("SQLITE_BUSY", "SQLITE_LOCKED")
 _SQLITE_TRANSIENT_TEXT = ("database is locked", "database table is locked", "connection closed")
 
 
+class FailureReason(enum.StrEnum):
+    """Why one row of a bulk call was not applied: a stable, typed code.
+
+    ``unique``, ``foreign_key``, ``not_null``, ``check`` and ``integrity`` (another
+    constraint) name the constraint the row violated; ``data``: a value its column
+    cannot hold (too long, out of range, not of the column's type, a character the
+    database cannot store); ``refused``: a domain error raised on purpose (a limit, a
+    validation), see the error's own ``code``.
+    """
+
+    UNIQUE = "unique"
+    FOREIGN_KEY = "foreign_key"
+    NOT_NULL = "not_null"
+    CHECK = "check"
+    INTEGRITY = "integrity"
+    DATA = "data"
+    REFUSED = "refused"
+
+
 class RepositoryError(JaseciLikeError):
     """Base of the errors the repository layer raises on purpose."""
 
     code: ClassVar[str] = "repository_error"
     http_status: ClassVar[int] = 500
     exit_code: ClassVar[int] = 1
+    #: What this error says about a row that a bulk call could not apply.
+    reason: ClassVar[FailureReason] = FailureReason.REFUSED
 
 
 class AlreadyExists(RepositoryError):
@@ -35,6 +58,7 @@ class AlreadyExists(RepositoryError):
     code = "already_exists"
     http_status = 409
     exit_code = 9
+    reason = FailureReason.UNIQUE
 
 
 class ReferenceNotFound(RepositoryError):
@@ -43,6 +67,7 @@ class ReferenceNotFound(RepositoryError):
     code = "reference_not_found"
     http_status = 404
     exit_code = 8
+    reason = FailureReason.FOREIGN_KEY
 
 
 class StillReferenced(RepositoryError):
@@ -51,14 +76,36 @@ class StillReferenced(RepositoryError):
     code = "still_referenced"
     http_status = 409
     exit_code = 9
+    reason = FailureReason.FOREIGN_KEY
 
 
 class ConstraintViolation(RepositoryError):
-    """A value the schema refuses (NOT NULL or CHECK constraint)."""
+    """A value the schema refuses (NOT NULL or CHECK constraint, or another one)."""
 
     code = "constraint_violation"
     http_status = 422
     exit_code = 10
+    reason = FailureReason.INTEGRITY
+
+
+class NotNullViolation(ConstraintViolation):
+    """A column that must have a value was given none (NULL)."""
+
+    reason = FailureReason.NOT_NULL
+
+
+class CheckViolation(ConstraintViolation):
+    """A value a CHECK constraint refuses."""
+
+    reason = FailureReason.CHECK
+
+
+class InvalidValue(ConstraintViolation):
+    """A value its column cannot hold: too long, out of range, not of the column's type,
+    or with a character the database cannot store (the database's "data exception")."""
+
+    code = "invalid_value"
+    reason = FailureReason.DATA
 
 
 class DatabaseUnavailable(RepositoryError):
@@ -123,13 +170,36 @@ def constraint_kind(exc: IntegrityError) -> str:
     return "other"
 
 
+def _sqlite_name(exc: DBAPIError) -> str:
+    return str(getattr(exc.orig, "sqlite_errorname", ""))
+
+
+#: What a message may name of the schema: an identifier, maybe qualified, maybe a list.
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$.]*(, [A-Za-z_][A-Za-z0-9_$.]*)*")
+
+
+def _culprit(exc: DBAPIError) -> str:
+    """`` (name)``: the column or constraint the database blamed, when it said which
+    (never a value); empty otherwise."""
+    orig = exc.orig
+    driver = getattr(orig, "__cause__", None)  # asyncpg's own error, behind the adapter
+    name = getattr(driver, "column_name", None) or getattr(driver, "constraint_name", None)
+    if name is None:
+        _, marker, rest = str(orig).partition("constraint failed: ")  # SQLite
+        name = rest.strip() if marker else None
+    if isinstance(name, str) and len(name) <= 120 and _NAME.fullmatch(name):
+        return f" ({name})"
+    return ""
+
+
 def translate_integrity_error(
     exc: IntegrityError, what: str = "row", deleting: bool = False
 ) -> RepositoryError:
     """The domain error for a constraint violation (the driver's text stays in ``__cause__``).
 
     A foreign key violated by a DELETE means the row is still referenced; by an
-    INSERT or UPDATE, that the row refers to something missing.
+    INSERT or UPDATE, that the row refers to something missing. SQLite reports a value
+    of the wrong type for a rowid or STRICT column as a constraint: :class:`InvalidValue`.
     """
     kind = constraint_kind(exc)
     if kind == "unique":
@@ -138,7 +208,75 @@ def translate_integrity_error(
         return StillReferenced(f"{what} is still referenced; remove what refers to it first")
     if kind == "foreign_key":
         return ReferenceNotFound(f"{what} refers to something that does not exist")
+    if kind == "not_null":
+        return NotNullViolation(f"{what} violates a not null constraint{_culprit(exc)}")
+    if kind == "check":
+        return CheckViolation(f"{what} violates a check constraint{_culprit(exc)}")
+    if _sqlite_name(exc).startswith(("SQLITE_MISMATCH", "SQLITE_CONSTRAINT_DATATYPE")):
+        return InvalidValue(f"{what}: {_NOT_OF_TYPE}")
     return ConstraintViolation(f"{what} violates a {kind.replace('_', ' ')} constraint")
+
+
+_NOT_OF_TYPE = "a value is not of its column's type"
+_OUT_OF_RANGE = "a number is out of range for its column"
+_BAD_CHARACTER = "a text value holds a character the database cannot store"
+#: PostgreSQL "data exception" SQLSTATEs (class 22) -> what to say, without the value.
+_DATA_PHRASES = {
+    "22001": "a value is too long for its column",
+    "22003": _OUT_OF_RANGE,
+    "22007": "a date or time value is not valid",
+    "22008": "a date or time value is out of range",
+    "22021": _BAD_CHARACTER,
+    "22P05": _BAD_CHARACTER,
+    "22P02": _NOT_OF_TYPE,
+}
+
+
+def _data_phrase(exc: DBAPIError, state: str | None) -> str:
+    if state is not None and state in _DATA_PHRASES:
+        return _DATA_PHRASES[state]
+    if state == "22000" and "range" in str(exc.orig):
+        return _OUT_OF_RANGE  # asyncpg refusing to encode a parameter: "out of int32 range"
+    if state == "54000":
+        return "a value is too large for the database to store or index"
+    if _sqlite_name(exc) == "SQLITE_TOOBIG":
+        return "a value is too large for the database"
+    return "a value does not fit its column"
+
+
+def translate_row_error(exc: BaseException, what: str = "row") -> RepositoryError | None:
+    """The domain error for a failure caused by the values of the row a statement
+    wrote, or None when ``exc`` is about something else (a lost connection, a lock, a
+    bug in the statement), which must not be mistaken for a refused row.
+
+    Row failures: a violated constraint (see :func:`translate_integrity_error`), a
+    value the database cannot hold (PostgreSQL's data exceptions, SQLSTATE class 22,
+    and a value too large to index, 54000; SQLite's "too big"), and a parameter the
+    driver could not bind (a number out of SQLite's 64-bit range, text that is not
+    valid Unicode, a value a column type refused). The message names no value.
+    """
+    if is_transient(exc) or is_connection_lost(exc):
+        return None
+    if isinstance(exc, IntegrityError):
+        return translate_integrity_error(exc, what)
+    if isinstance(exc, DBAPIError):
+        state = _sqlstate(exc.orig)
+        row_state = state is not None and (state.startswith("22") or state == "54000")
+        if row_state or (state is None and isinstance(exc, DataError)):
+            return InvalidValue(f"{what}: {_data_phrase(exc, state)}")
+        if state is None and str(exc.orig).startswith("Error binding parameter"):
+            return InvalidValue(f"{what}: {_NOT_OF_TYPE}")  # sqlite3: a type it cannot store
+        return None
+    if isinstance(exc, StatementError):
+        # Raised before the statement was sent: a bind processor refused a value.
+        if isinstance(exc.orig, (ValueError, TypeError, OverflowError)):
+            return InvalidValue(f"{what}: {_NOT_OF_TYPE}")
+        return None
+    if isinstance(exc, OverflowError):  # sqlite3 binding an int beyond 64 bits
+        return InvalidValue(f"{what}: {_OUT_OF_RANGE}")
+    if isinstance(exc, UnicodeEncodeError):  # sqlite3 binding a lone surrogate
+        return InvalidValue(f"{what}: {_BAD_CHARACTER}")
+    return None
 
 
 def is_transient(exc: BaseException) -> bool:

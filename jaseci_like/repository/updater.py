@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeAlias, TypeVar
 
 from sqlalchemy import ColumnElement, Row, Table, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from jaseci_like.repository.errors import InvalidQuery, translate_integrity_error
+from jaseci_like.repository.errors import InvalidQuery, translate_row_error
 from jaseci_like.repository.querier import pk_conditions
 from jaseci_like.repository.scope import ScopeColumns, SearchScope, scope_conditions
 
@@ -71,8 +70,11 @@ class Updater:
         stmt = update(self.table).where(*where).values(values).returning(*self.table.c)
         try:
             return (await conn.execute(stmt)).first()
-        except IntegrityError as exc:
-            raise translate_integrity_error(exc, f"{self.table.name} row") from exc
+        except Exception as exc:
+            error = translate_row_error(exc, f"{self.table.name} row")
+            if error is None:
+                raise
+            raise error from exc
 
 
 @dataclass(frozen=True)
@@ -92,5 +94,8 @@ class BatchUpdater:
         stmt = update(self.table).where(*self.conditions).values(values)
         try:
             return (await conn.execute(stmt)).rowcount
-        except IntegrityError as exc:
-            raise translate_integrity_error(exc, f"{self.table.name} rows") from exc
+        except Exception as exc:
+            error = translate_row_error(exc, f"{self.table.name} rows")
+            if error is None:
+                raise
+            raise error from exc

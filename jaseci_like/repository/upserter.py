@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Table, TextClause
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
-from jaseci_like.repository.errors import InvalidQuery, translate_integrity_error
+from jaseci_like.repository.errors import InvalidQuery, translate_row_error
 
 
 @dataclass(frozen=True)
@@ -50,8 +49,11 @@ class Upserter:
         ).returning(*self.table.c)
         try:
             return (await conn.execute(stmt)).one()
-        except IntegrityError as exc:
-            raise translate_integrity_error(exc, f"{self.table.name} row") from exc
+        except Exception as exc:
+            error = translate_row_error(exc, f"{self.table.name} row")
+            if error is None:
+                raise
+            raise error from exc
 
 
 @dataclass(frozen=True)
