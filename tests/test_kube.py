@@ -32,7 +32,15 @@ from jaseci_like_services.kube.plan import stage_of
 from kubernetes.client import ApiClient, Configuration, CoreV1Api, V1ConfigMap, V1ObjectMeta
 from kubernetes.client.exceptions import ApiException
 
-from jaseci_like import CommonService, ConfigApi, ConfigError, MetaService, Runtime, hookimpl
+from jaseci_like import (
+    CommonService,
+    ConfigApi,
+    ConfigError,
+    MemoryHook,
+    MetaService,
+    Runtime,
+    hookimpl,
+)
 from tests.kube_standin import KubeStandIn, Recorded
 from tests.plugin_fixtures import Cli, parse_table
 from tests.servers import free_port
@@ -691,3 +699,59 @@ def test_cli_exit_codes_say_what_failed(api: KubeStandIn, cli: Cli) -> None:
     assert "401 Unauthorized" in refused.stderr
     assert "wrong-token" not in refused.stdout + refused.stderr
     assert api.writes() == []
+
+
+# -- the seed's kube glob ------------------------------------------------------------------
+
+
+class SeedWebService(CommonService):
+    """Manifests the Jaseci guide's way: ``build_kube`` returns a glob grouped by kind."""
+
+    name = "seedweb"
+
+    def build_kube(self, hook: MemoryHook) -> dict[str, Any]:
+        return hook.service_glob(
+            "SEEDWEB_KUBE",
+            {"ConfigMap": [CONFIG_V1], "Service": [SERVICE], "Deployment": [DEPLOYMENT]},
+        )
+
+
+def test_manifests_from_the_seed_kube_glob_are_planned_and_applied(
+    api: KubeStandIn, tmp_path: Path
+) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump({"kube": {"enabled": True, "manage": [], "host": api.url, "token": TOKEN}})
+    )
+    runtime = Runtime(
+        config_file=config,
+        environ={},
+        meta=MetaService.isolated(),
+        discover=False,
+        plugins={"kube": kube_plugin, "seedweb": ServicesPlugin(SeedWebService)},
+    )
+    try:
+        web = SeedWebService(runtime.hook)
+        assert web.kube is not None
+        assert {kind: [d["metadata"]["name"] for d in docs] for kind, docs in web.kube.items()} == {
+            "ConfigMap": ["web-config"],
+            "Service": ["web"],
+            "Deployment": ["web"],
+        }
+        kube = runtime.meta.build_service("kube", False, runtime.hook)
+        assert isinstance(kube, KubeService) and kube.is_running(), kube.error
+        api.clear_requests()
+        plan = kube.plan()
+        assert {(a.verb, a.key.kind, a.key.name) for a in plan} >= {
+            ("create", "ConfigMap", "web-config"),
+            ("create", "Service", "web"),
+            ("create", "Deployment", "web"),
+        }
+        assert api.writes() == []
+        kube.apply()
+        kube.stop()
+    finally:
+        runtime.stop()
+    posted = {(w.body["kind"], w.body["metadata"]["name"]) for w in api.writes()}
+    assert {("ConfigMap", "web-config"), ("Service", "web"), ("Deployment", "web")} <= posted
+    assert api.get("Deployment", "web", "jaseci-like") is not None
