@@ -14,13 +14,14 @@ stays cheap::
 """
 
 from jaseci_like.repository.bulk import BulkFailure, BulkResult, run_partial
-from jaseci_like.repository.creator import BulkCreator, Creator
+from jaseci_like.repository.creator import BulkCreator, Creator, DependentCreatorSpec
 from jaseci_like.repository.errors import (
     AlreadyExists,
     CheckViolation,
     CommitOutcomeUnknown,
     ConstraintViolation,
     DatabaseUnavailable,
+    EmptySearchScope,
     FailureReason,
     InvalidQuery,
     InvalidValue,
@@ -97,7 +98,9 @@ __all__ = [
     "CursorPagination",
     "DatabaseUnavailable",
     "DbOps",
+    "DependentCreatorSpec",
     "DomainScope",
+    "EmptySearchScope",
     "FailureReason",
     "GroupScope",
     "InvalidQuery",

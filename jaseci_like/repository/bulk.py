@@ -26,6 +26,7 @@ from jaseci_like.repository.errors import (
 )
 
 T = TypeVar("T")
+U = TypeVar("U")
 I = TypeVar("I")  # noqa: E741
 
 
@@ -66,6 +67,10 @@ class BulkResult(Generic[T]):
     @property
     def results(self) -> list[T]:
         return [result for _, result in self.succeeded]
+
+    def map(self, func: Callable[[T], U]) -> BulkResult[U]:
+        """The same result with ``func`` applied to each success (rows to data types)."""
+        return BulkResult(tuple((i, func(r)) for i, r in self.succeeded), self.failures)
 
 
 async def run_partial(

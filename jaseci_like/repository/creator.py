@@ -1,17 +1,29 @@
-"""Creating rows: one (``Creator``), or many with partial failures (``BulkCreator``)."""
+"""Creating rows: one (``Creator``), or many with partial failures (``BulkCreator``).
+
+A row that depends on a value known only when it is written (a parent's generated
+id) comes from a :class:`DependentCreatorSpec`: the repository creates the parent,
+builds the dependency from its row and passes it on, so each spec keeps to one
+table and the order of a multi-table write stays visible in the repository::
+
+    async with ops.write_ops() as w:
+        parent = await w.create(Creator(projects, values))
+        children = await w.bulk_create_dependent(member_specs, parent.id)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Insert, Row, Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
 from jaseci_like.repository.errors import translate_row_error
+
+D_contra = TypeVar("D_contra", contravariant=True)
 
 
 @cache
@@ -50,3 +62,12 @@ class BulkCreator:
             return await Creator(self.table, values).execute(conn)
 
         return await run_partial(conn, self.rows, one)
+
+
+class DependentCreatorSpec(Protocol[D_contra]):
+    """One row of ``table``, built from a ``dependency`` resolved when it runs."""
+
+    @property
+    def table(self) -> Table: ...
+
+    def build_row(self, dependency: D_contra) -> Mapping[str, Any]: ...

@@ -144,6 +144,13 @@ class InvalidQuery(RepositoryError):
     exit_code = 10
 
 
+class EmptySearchScope(InvalidQuery):
+    """A scoped query was given no scope at all: run as it is, it would read the rows of
+    every tenant. A global read is asked for by name (``batch_query_in_global``)."""
+
+    code = "empty_search_scope"
+
+
 def _sqlstate(orig: Any) -> str | None:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     return code if isinstance(code, str) else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from sqlalchemy import (
@@ -32,7 +32,12 @@ from jaseci_like.repository.pagination import (
     keyset_condition,
     keyset_params,
 )
-from jaseci_like.repository.scope import ScopeColumns, SearchScope, scope_conditions
+from jaseci_like.repository.scope import (
+    ScopeColumns,
+    SearchScope,
+    any_scope_condition,
+    scope_conditions,
+)
 
 _LIMIT = bindparam("page_limit", type_=Integer)
 _OFFSET = bindparam("page_offset", type_=Integer)
@@ -100,6 +105,14 @@ class BatchQuerier:
     count_total: bool = True
     params: Mapping[str, Any] = field(default_factory=dict)
     cache_key: Hashable | None = None
+
+    def with_scopes(self, scopes: Sequence[SearchScope]) -> BatchQuerier:
+        """This query limited to the rows of any of ``scopes``, mapped through
+        ``scope_columns``; :class:`EmptySearchScope` for no scope at all."""
+        if self.cache_key is not None:
+            raise InvalidQuery("a cached query takes its scopes as conditions and params")
+        columns = self.scope_columns if self.scope_columns is not None else ScopeColumns()
+        return replace(self, conditions=(*self.conditions, any_scope_condition(scopes, columns)))
 
     def filtered(self) -> Select[Any]:
         """The query with conditions and scope, before ordering and paging."""

@@ -11,13 +11,13 @@ type serves every table::
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, and_, or_
 
-from jaseci_like.repository.errors import InvalidQuery
+from jaseci_like.repository.errors import EmptySearchScope, InvalidQuery
 
 #: A column compared with ``==``, or a function building the condition itself
 #: (e.g. an EXISTS over a membership table for a user scope).
@@ -86,3 +86,22 @@ def scope_conditions(
     if scope is None:
         return []
     return scope.to_conditions(columns if columns is not None else ScopeColumns())
+
+
+def any_scope_condition(
+    scopes: Sequence[SearchScope], columns: ScopeColumns
+) -> ColumnElement[bool]:
+    """Rows of any of ``scopes`` (OR; the conditions of one scope AND-ed).
+
+    No scope, or a scope giving no condition, is refused: either would quietly make
+    the query global.
+    """
+    if not scopes:
+        raise EmptySearchScope("a scoped query needs at least one scope; ask for a global one")
+    each: list[ColumnElement[bool]] = []
+    for scope in scopes:
+        conditions = scope.to_conditions(columns)
+        if not conditions:
+            raise InvalidQuery(f"{scope!r} gave no condition to limit the query with")
+        each.append(and_(*conditions))
+    return or_(*each)

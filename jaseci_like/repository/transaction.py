@@ -35,16 +35,18 @@ from sqlalchemy import Connection, Engine, Executable, Result, Row, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
-from jaseci_like.repository.creator import BulkCreator, Creator
-from jaseci_like.repository.errors import CommitOutcomeUnknown, is_connection_lost
+from jaseci_like.repository.creator import BulkCreator, Creator, DependentCreatorSpec
+from jaseci_like.repository.errors import CommitOutcomeUnknown, InvalidQuery, is_connection_lost
 from jaseci_like.repository.pagination import Page
 from jaseci_like.repository.purger import BatchPurger, Purger
 from jaseci_like.repository.querier import BatchQuerier, Querier, SqlConnection
+from jaseci_like.repository.scope import SearchScope
 from jaseci_like.repository.updater import BatchUpdater, Updater
 from jaseci_like.repository.upserter import BulkUpserter, Upserter
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
+D = TypeVar("D")
 
 
 class ReaderBusy(Exception):
@@ -137,6 +139,21 @@ class ReadOps:
     async def search(self, spec: BatchQuerier) -> Page[Row[Any]]:
         return await spec.execute(self._conn)
 
+    async def batch_query_with_scopes(
+        self, spec: BatchQuerier, scopes: Sequence[SearchScope]
+    ) -> Page[Row[Any]]:
+        """A page of ``spec`` limited to the rows of any of ``scopes`` (OR), through
+        ``spec.scope_columns``: the default for a read made for a user. No scope at
+        all raises :class:`EmptySearchScope` (400) instead of reading every tenant."""
+        return await spec.with_scopes(scopes).execute(self._conn)
+
+    async def batch_query_in_global(self, spec: BatchQuerier) -> Page[Row[Any]]:
+        """A page of ``spec`` over every tenant, with no scope filter: only for a
+        superadmin or an internal caller, and asked for by this name on purpose."""
+        if spec.scope is not None:
+            raise InvalidQuery("a global query takes no scope; use batch_query_with_scopes")
+        return await spec.execute(self._conn)
+
 
 class WriteOps(ReadOps):
     """Reading and writing inside one open transaction."""
@@ -166,6 +183,22 @@ class WriteOps(ReadOps):
 
     async def bulk_create(self, spec: BulkCreator) -> BulkResult[Row[Any]]:
         return await spec.execute(self._conn)
+
+    async def create_dependent(self, spec: DependentCreatorSpec[D], dependency: D) -> Row[Any]:
+        """Insert the row ``spec`` builds from ``dependency`` (e.g. a parent's new id)."""
+        return await Creator(spec.table, spec.build_row(dependency)).execute(self._conn)
+
+    async def bulk_create_dependent(
+        self, specs: Sequence[DependentCreatorSpec[D]], dependency: D
+    ) -> BulkResult[Row[Any]]:
+        """Each row ``specs`` build from ``dependency``, in a savepoint of its own, like
+        :meth:`bulk_create`: a refused row fails alone. To make the children all or
+        nothing, raise when the result has failures: the whole unit rolls back."""
+
+        async def one(index: int, spec: DependentCreatorSpec[D]) -> Row[Any]:
+            return await self.create_dependent(spec, dependency)
+
+        return await run_partial(self._conn, specs, one)
 
     async def bulk_upsert(self, spec: BulkUpserter) -> BulkResult[Row[Any]]:
         return await spec.execute(self._conn)
