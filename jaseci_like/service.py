@@ -14,6 +14,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
+from pydantic import TypeAdapter, ValidationError
+
 from jaseci_like.config.layers import Resolved, validate
 from jaseci_like.config.schema import FreeformConfig, ServiceConfig, known_keys
 from jaseci_like.config.secrets import mask_url
@@ -32,6 +34,18 @@ _S = ServiceState
 @cache
 def _manifests_of(path: Path) -> Manifests:
     return load_manifests(path)
+
+
+_BOOL: TypeAdapter[bool] = TypeAdapter(bool)
+
+
+def _flag(value: object) -> bool:
+    """``enabled`` / ``quiet`` of a refused config, read as the schema would (``"true"``
+    from the environment counts); anything unreadable counts as False."""
+    try:
+        return _BOOL.validate_python(value)
+    except ValidationError:
+        return False
 
 
 def _call(method: Callable[..., object], hook: MemoryHook | None) -> None:
@@ -152,9 +166,9 @@ class CommonService:
             # it moves to FAILED with this error, which status and the supervisor show.
             self.settings = None
             self.config = MappingProxyType({})
-            self.enabled = raw.get("enabled") is True
+            self.enabled = _flag(raw.get("enabled"))
             self.error = exc
-            self.quiet = raw.get("quiet") is True
+            self.quiet = _flag(raw.get("quiet"))
             if not self.quiet:  # quiet quiets the log line only
                 log.error("%s: configuration refused: %s", self.label(), exc)
             return

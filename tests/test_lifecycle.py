@@ -527,3 +527,17 @@ def test_secret_default_is_masked_in_config_error(caplog: pytest.LogCaptureFixtu
     assert SECRET not in str(svc.error)
     assert SECRET not in caplog.text
     assert svc.calls == []
+
+
+@pytest.mark.parametrize(("enabled", "fails"), [("true", True), ("false", False)])
+def test_a_refused_config_reads_enabled_as_the_schema_would(enabled: str, fails: bool) -> None:
+    class Off(Probe):
+        name = "off"
+        default_config = MappingProxyType({"enabled": False})
+
+    env = {"JASECI_LIKE__OFF__ENABLED": enabled, "JASECI_LIKE__OFF__PORT": "x"}
+    svc = Off(hook_with_env(env)).start()
+    assert isinstance(svc.error, ConfigError)
+    assert svc.has_failed() is fails
+    assert state_of(svc) is (S.FAILED if fails else S.NOT_STARTED)
+    assert svc.count("run") == 0

@@ -415,12 +415,13 @@ def test_a_bad_template_is_a_config_error_and_nothing_starts(
     assert f"from file {file}" in text
     assert PASSWORD not in text
 
-    # A service built from the same config keeps the error and does not start.
+    # A service built from the same config keeps the error; its start fails saying why.
     service = MailService(MemoryHook(ConfigLayers(file=file, environ={})))
     assert isinstance(service.error, ConfigError)
     assert expected in str(service.error)
     service.start()
-    assert service.state is ServiceState.NOT_STARTED and service.app is None
+    assert service.state is ServiceState.FAILED and service.app is None
+    assert isinstance(service.error, ConfigError) and expected in str(service.error)
 
     assert starttls_server.sessions == 0, "something connected to the server"
 

@@ -257,10 +257,11 @@ def test_a_bad_config_is_refused_with_the_key_named(
     settings: dict[str, str], expected: str
 ) -> None:
     service = TaskService(MemoryHook(ConfigLayers(environ=environ("task", settings))))
-    assert not service.enabled
+    assert service.enabled  # as the (refused) config asks: its start says why it cannot
     assert isinstance(service.error, ConfigError)
     assert expected in str(service.error)
-    assert not service.start().is_running()
+    assert service.start().has_failed()
+    assert isinstance(service.error, ConfigError) and expected in str(service.error)
 
 
 def test_a_broker_password_in_a_refused_config_is_masked() -> None:
