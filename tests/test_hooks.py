@@ -86,6 +86,22 @@ class Runtimes:
         env: Mapping[str, str] | None = None,
     ) -> Runtime:
         """A runtime with the built-in plugins and ``probe``, started; Redis if a URL is given."""
+        runtime = self.make(store, redis_url, env)
+        # The listener's first subscription gives a notice ("*"): from then on this
+        # runtime hears every change, so a test's first read is cached for good.
+        subscribed = Changes(orm(runtime)) if redis_url is not None else None
+        runtime.start()
+        if subscribed is not None:
+            assert subscribed.event.wait(SEE_TIMEOUT), "the config listener did not subscribe"
+        return runtime
+
+    def make(
+        self,
+        store: Store,
+        redis_url: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> Runtime:
+        """The runtime :meth:`start` starts, not started yet (stopped afterwards)."""
         environ = {**ONLY_OUR_PLUGINS, **store.env}
         if redis_url is not None:
             environ["JASECI_LIKE__REDIS__ENABLED"] = "true"
@@ -95,12 +111,6 @@ class Runtimes:
             environ=environ, meta=MetaService.isolated(), plugins={PROBE: ProbePlugin()}
         )
         self.started.append(runtime)
-        # The listener's first subscription gives a notice ("*"): from then on this
-        # runtime hears every change, so a test's first read is cached for good.
-        subscribed = Changes(orm(runtime)) if redis_url is not None else None
-        runtime.start()
-        if subscribed is not None:
-            assert subscribed.event.wait(SEE_TIMEOUT), "the config listener did not subscribe"
         return runtime
 
     def client(self, url: str) -> redis.Redis:
@@ -293,6 +303,36 @@ def test_destroy_glob_removes_every_layer_and_other_hooks_forget_it(
     assert hook.get_glob("D") is None
     assert not hook.has_glob("D")
     assert converges(other_hook, "D", None) is None, "the other hook still serves it"
+
+
+def test_a_start_up_save_reaches_sql_even_if_memory_was_reset_before_attach(
+    store: Store, runtimes: Runtimes, redis_url: str
+) -> None:
+    # The race behind a flaky list_glob: a glob saved while SQL is not attached yet
+    # (memory and Redis only), then memory emptied (the Redis cache attaching resets
+    # it) before the db service attaches SQL. attach_sql used to take the pending
+    # values from memory, found none, and the value never became durable, while
+    # Redis still served it (list_glob then named a glob SQL did not hold).
+    runtime = runtimes.make(store, redis_url)
+    hook = orm(runtime)
+    hook.save_glob("BOOT_ONLY", {"early": True})
+    assert not hook.durable
+    hook.forget_all()
+    runtime.open_store()
+    assert hook.durable
+    stored = {row[0]: row[1] for row in sql(runtime, "SELECT name, value FROM jaseci_like_globs")}
+    assert stored.get("BOOT_ONLY") == '{"early":true}'
+    assert set(hook.list_glob()) == set(stored)
+
+
+def test_list_glob_names_only_what_sql_holds(store: Store, runtimes: Runtimes) -> None:
+    runtime = runtimes.start(store)
+    hook = orm(runtime)
+    hook._globs["ONLY_IN_MEMORY"] = "{}"  # a copy no store holds (stale, or not yet written)
+    assert "ONLY_IN_MEMORY" not in hook.list_glob()
+    assert set(hook.list_glob()) == {
+        row[0] for row in sql(runtime, "SELECT name FROM jaseci_like_globs")
+    }
 
 
 def test_list_glob_names_every_layer(

@@ -8,6 +8,7 @@ starts, reading its own config) the hook works as a :class:`RedisHook`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -50,8 +51,13 @@ class OrmHook(RedisHook):
         self.sql_service = sql_service
         self._engine = engine
         self._loop = loop
-        #: Names saved while no SQL store was attached (memory and Redis only).
-        self._unsynced: set[str] = set()
+        #: What was saved while no SQL store was attached (memory and Redis only), by
+        #: name, with its text: attach_sql writes these, never reading them back from
+        #: memory, which a cache reset (forget_all) may have emptied meanwhile.
+        self._unsynced: dict[str, str] = {}
+        #: Held while deciding "no SQL yet: keep it for attach_sql" and while attach_sql
+        #: takes that list, so no save falls between the two.
+        self._attach_lock = threading.Lock()
 
     def sql(self) -> tuple[AsyncEngine, RuntimeLoop] | None:
         """The engine and loop to use now, or None while no SQL store is attached."""
@@ -94,11 +100,11 @@ class OrmHook(RedisHook):
     def _store_lower(self, name: str, text: str, cache: CacheWrite) -> None:
         from jaseci_like.hooks import glob_table
 
-        if self.sql() is None:
-            with self._globs_lock:
-                self._unsynced.add(name)
-            cache(text)
-            return
+        with self._attach_lock:
+            if self.sql() is None:
+                self._unsynced[name] = text
+                cache(text)
+                return
         self._run("write", lambda e: glob_table.store(e, name, text, before_commit=cache))
 
     def _update_lower(
@@ -106,10 +112,11 @@ class OrmHook(RedisHook):
     ) -> str:
         from jaseci_like.hooks import glob_table
 
-        if self.sql() is None:
-            with self._globs_lock:
-                self._unsynced.add(name)
-            return super()._update_lower(name, change, cache)
+        with self._attach_lock:
+            if self.sql() is None:
+                kept = super()._update_lower(name, change, cache)
+                self._unsynced[name] = kept
+                return kept
         text: str = self._run(
             "write", lambda e: glob_table.update(e, name, change, before_commit=cache)
         )
@@ -124,8 +131,8 @@ class OrmHook(RedisHook):
         """
         from jaseci_like.hooks import glob_table
 
-        with self._globs_lock:
-            pending = {n: self._globs[n] for n in self._unsynced if n in self._globs}
+        with self._attach_lock:
+            pending = dict(self._unsynced)
             self._unsynced.clear()
         for name, text in pending.items():
             if self._run("read", lambda e, n=name: glob_table.load(e, n)) is None:
@@ -135,15 +142,26 @@ class OrmHook(RedisHook):
     def _delete_lower(self, name: str, cache: CacheWrite) -> None:
         from jaseci_like.hooks import glob_table
 
-        if self.sql() is None:
-            cache(None)
-            return
+        with self._attach_lock:
+            if self.sql() is None:
+                self._unsynced.pop(name, None)
+                cache(None)
+                return
         self._run("delete", lambda e: glob_table.remove(e, name, before_commit=cache))
 
     def _names_lower(self) -> Iterable[str] | None:
         from jaseci_like.hooks import glob_table
 
         return self._run("list", glob_table.names)  # type: ignore[no-any-return]
+
+    def list_glob(self) -> list[str]:
+        """Every glob name. With SQL attached, what SQL holds: a name only memory or
+        Redis knows (saved before SQL was attached, not yet written by attach_sql, or
+        a stale copy) is not listed, so what is listed is durable."""
+        names = self._names_lower()
+        if names is None:
+            return super().list_glob()
+        return sorted(names)
 
     def _redis_recovered(self, client: redis.Redis) -> None:
         """With SQL as the truth, Redis is only a cache. After an outage it is emptied
