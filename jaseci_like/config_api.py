@@ -128,7 +128,9 @@ class ConfigApi:
             )
 
     def config_refresh(self, name: str, broadcast: bool = False) -> CommonService | None:
-        """Reset the service so it runs with its new config.
+        """Replace the service with one running its new config (see
+        :meth:`MetaService.replace_service`: a new instance that does not start
+        leaves the running one in place and raises :class:`ServiceStartError`).
 
         ``broadcast``: ask every process sharing the Redis to do the same (this one
         included, through its listener); without Redis, only this process resets.
@@ -148,7 +150,14 @@ class ConfigApi:
             hook.redis_client() is not None or (isinstance(hook, OrmHook) and hook.durable)
         ):
             hook.forget(cls.config_glob())
-        service = self.meta.registry.background.get(cls.service_name())
-        if service is None:
-            return self.meta.get_service(cls.service_name(), self.hook)
-        return service.reset(self.hook)
+        name = cls.service_name()
+        if name not in self.meta.registry.background:
+            return self.meta.get_service(name, self.hook)
+        # The new instance starts before the old one stops (unless two cannot run at
+        # once), and so do those that kept what it gave them: nothing goes unserved.
+        service = self.meta.replace_service(name, hook)
+        for other in self.meta.dependents(name, dict(hook.services)):
+            dependent = hook.services.get(other)
+            if dependent is not None and dependent.enabled and dependent.is_running():
+                self.meta.replace_service(other, hook)
+        return service

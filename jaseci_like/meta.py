@@ -6,11 +6,17 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from jaseci_like.errors import ContextNotFound, DependencyError, DuplicateService, ServiceNotFound
+from jaseci_like.errors import (
+    ContextNotFound,
+    DependencyError,
+    DuplicateService,
+    ServiceNotFound,
+    ServiceStartError,
+)
 from jaseci_like.hooks.memory import MemoryHook
 from jaseci_like.loop import RuntimeLoop
 from jaseci_like.master import Master, SuperMaster
@@ -207,6 +213,61 @@ class MetaService:
             if found is not None:
                 return found
             return self.build_service(name, True, *args)
+
+    def replace_service(self, name: str, hook: MemoryHook) -> CommonService:
+        """A new instance of ``name`` with its config read again, in place of the running
+        one: started first and swapped in once RUNNING, then the old one is stopped,
+        so what it serves is never unavailable meanwhile.
+
+        An ``exclusive`` service, or one that is not running, is reset in place. If the
+        new instance does not start, the running one is kept and
+        :class:`ServiceStartError` says why.
+        """
+        old = self._background.get(name)
+        if old is None:
+            return self.get_service(name, hook)
+        if old.exclusive or not old.is_running():
+            return old.reset(hook)
+        new = self.builder(name)(hook)
+        new.start(hook)
+        if not new.is_running():
+            from jaseci_like.supervisor import describe_failure  # it imports this module
+
+            why = new.error
+            new.stop()
+            raise ServiceStartError(
+                f"{name}: its new instance did not start, so the running one is kept: "
+                f"{describe_failure(why, new) or new.state.name}"
+            )
+        with self.registry.lock:
+            current = self._background.get(name) is old
+            if current:
+                self._background[name] = new
+        if not current:  # replaced meanwhile by someone else: theirs stays
+            new.stop()
+            return self._background[name]
+        if hook.services.get(name) is old:
+            hook.services[name] = new
+        old.stop()
+        return new
+
+    def dependents(self, name: str, services: Mapping[str, CommonService]) -> list[str]:
+        """Those of ``services`` that must be restarted when ``name`` is: the ones that
+        require it, directly or through another such one, except ``rebinds`` services
+        (they find the new instance by themselves), in start order."""
+        found: list[str] = []
+        changed = {name}
+        while True:
+            more = [
+                n
+                for n, s in services.items()
+                if n not in found and n != name and not s.rebinds and changed & set(s.requires)
+            ]
+            if not more:
+                break
+            found.extend(more)
+            changed.update(more)
+        return [n for level in self.start_levels(found) for n in level if n in found]
 
     def stop_all(self, timeout: float = 5.0) -> list[CommonService]:
         """Stop every background service, dependents first, within ``timeout`` in all.

@@ -102,6 +102,13 @@ class CommonService:
     stop_timeout: ClassVar[float] = 5.0
     #: True for services whose start waits on a server; those start in parallel threads.
     start_blocks: ClassVar[bool] = False
+    #: True for a service that looks up the apps of the services it ``requires`` at
+    #: each use, keeping none: when one of them is restarted or replaced, this one
+    #: goes on serving instead of being restarted with it.
+    rebinds: ClassVar[bool] = False
+    #: True for a service of which two instances cannot run at once (one port, one
+    #: worker): a refresh resets it in place instead of starting the new one first.
+    exclusive: ClassVar[bool] = False
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
         self.app: Any = None

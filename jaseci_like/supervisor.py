@@ -372,37 +372,21 @@ class Supervisor:
         return min(c.backoff_cap, base * (1 + c.jitter * (2 * self._random.random() - 1)))
 
     def _restart_dependents(self, name: str) -> None:
-        """Reset every running service that needs ``name``, directly or not, in order."""
-        wanted = self._dependents_of(name)
-        if not wanted:
-            return
-        for level in self.meta.start_levels(wanted):
-            for other_name in level:
-                other = self.hook.services.get(other_name)
-                if other_name not in wanted or other is None or self._stop.is_set():
-                    continue
-                if not (other.enabled and other.is_running()):
-                    continue  # a failed one is restarted by its own check
-                if self._missing_dependency(other) is not None:
-                    continue  # one of its other dependencies is down: reset after that one
-                log.info("restarting %s, which depends on %s", other_name, name)
-                try:
-                    other.reset(self.hook)
-                except Exception as exc:  # its own check retries it with backoff
-                    self.state(other_name).last_error = describe_failure(exc, other)
-                    continue
-                if other.is_running():
-                    self.state(other_name).restarts += 1
-
-    def _dependents_of(self, name: str) -> list[str]:
-        found: list[str] = []
-        todo: Iterable[str] = [name]
-        while todo:
-            needed = set(todo)
-            todo = [
-                n
-                for n, s in list(self.hook.services.items())
-                if n not in found and n != name and needed & set(s.requires)
-            ]
-            found.extend(todo)
-        return found
+        """Replace every running service that kept what ``name`` gave it, in order
+        (``rebinds`` services find the new instance by themselves and are left be)."""
+        for other_name in self.meta.dependents(name, dict(self.hook.services)):
+            other = self.hook.services.get(other_name)
+            if other is None or self._stop.is_set():
+                continue
+            if not (other.enabled and other.is_running()):
+                continue  # a failed one is restarted by its own check
+            if self._missing_dependency(other) is not None:
+                continue  # one of its other dependencies is down: reset after that one
+            log.info("restarting %s, which depends on %s", other_name, name)
+            try:
+                other = self.meta.replace_service(other_name, self.hook)
+            except Exception as exc:  # its own check retries it with backoff
+                self.state(other_name).last_error = describe_failure(exc, other)
+                continue
+            if other.is_running():
+                self.state(other_name).restarts += 1

@@ -20,7 +20,7 @@ from typing import Any, cast
 import pytest
 import redis
 
-from jaseci_like import ConfigApi, ConfigError, Runtime, ServiceStartError
+from jaseci_like import ConfigApi, ConfigError, Runtime, ServiceStartError, ServiceState
 from tests import plugin_dist
 from tests.plugin_fixtures import console_script
 from tests.procs import PROBE, PROBE_GLOB, ProbeService
@@ -137,10 +137,11 @@ def test_a_valid_config_set_survives_a_restart(
     # Stored, not yet applied: the running service has what it started with...
     probe = probe_of(first.hook.services)
     assert probe.config["level"] == 0
-    runs = probe.runs
-    # ... until a refresh resets it with the new config.
-    api.config_refresh(PROBE)
-    assert (probe.config["level"], probe.config["label"], probe.runs) == (3, "kept", runs + 1)
+    # ... until a refresh replaces it with one running the new config.
+    refreshed = api.config_refresh(PROBE)
+    assert refreshed is probe_of(first.hook.services) and refreshed is not probe
+    assert (refreshed.config["level"], refreshed.config["label"]) == (3, "kept")
+    assert refreshed.is_running() and probe.state is ServiceState.STOPPED
     first.stop()
 
     runtimes.client(redis_url).flushall()  # SQL alone must carry it across

@@ -365,10 +365,16 @@ def test_dependents_are_reset_after_their_dependency_comes_back(
 
     base.broken.clear()
     wait_until("base runs again", base.is_running)
-    wait_until(
-        "the grandchild is reset too", lambda: grandchild.runs == 2 and grandchild.is_running()
-    )
-    assert child.runs == 2 and child.is_running()
+
+    # They kept what the old base gave them: each is replaced by a new instance,
+    # started before the old one stops.
+    def replaced(name: str, old: CommonService) -> bool:
+        new = service_of(runtime, name)
+        return new is not old and new.is_running() and old.state is S.STOPPED
+
+    wait_until("the grandchild is replaced too", lambda: replaced("grandchild", grandchild))
+    assert replaced("child", child)
+    assert runtime.hook.services["child"] is service_of(runtime, "child")
 
     def restarts() -> dict[str, int]:
         return {n: runtime.supervisor.state(n).restarts for n in ("base", "child", "grandchild")}
@@ -388,6 +394,9 @@ def test_a_failed_dependent_waits_for_its_dependency_without_spinning(
 
     base.broken.set()
     base.crash.set()
+    # Base down first: a child crashing while base still ran would be restarted at
+    # once, and that restart fail on base (a failure counted, not a wait).
+    wait_until("base has failed", base.has_failed)
     child.crash.set()
     base_state, child_state = runtime.supervisor.state("base"), runtime.supervisor.state("child")
     wait_until("child waits for base", lambda: child_state.waiting_for == "base")

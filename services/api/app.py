@@ -36,7 +36,7 @@ def create_app(api: ApiState) -> FastAPI:
         swagger_ui_oauth2_redirect_url=None,
     )
     error_responses.install(app)
-    caller = authenticator(api.keys)
+    caller = authenticator(api)
     app.include_router(probe_routes(api))
     # Dotfiles first: their prefix is longer than /v1/groups/{group}.
     app.include_router(dotfile_routes(api, caller))

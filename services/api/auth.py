@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from jaseci_like_services.api.keys import ApiKeys
+from jaseci_like_services.api.state import ApiState
 from jaseci_like_services.group_config.types import CurrentUser
 
 bearer = HTTPBearer(
@@ -22,12 +22,12 @@ bearer = HTTPBearer(
 )
 
 
-def authenticator(keys: ApiKeys) -> Callable[..., Awaitable[CurrentUser]]:
+def authenticator(api: ApiState) -> Callable[..., Awaitable[CurrentUser]]:
     """The dependency that answers the caller's identity, or 401."""
 
     async def caller(
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     ) -> CurrentUser:
-        return await keys.authenticate(credentials.credentials if credentials else None)
+        return await api.keys.authenticate(credentials.credentials if credentials else None)
 
     return caller

@@ -16,6 +16,7 @@ from jaseci_like.errors import DependencyError
 if TYPE_CHECKING:
     from jaseci_like_services.api.keys import ApiKeys
     from jaseci_like_services.api.server import LoopServer
+    from jaseci_like_services.api.state import ApiState
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,15 @@ class ApiService(CommonService):
     config_schema = ApiConfig
     default_config: ClassVar[dict[str, Any]] = defaults("api")
     requires = ("db", "group_config", "task")
+    # Finds db, group_config and task per request (ApiState), so their restarts need
+    # none of it; one port cannot be served twice, so a refresh resets it in place.
+    rebinds = True
+    exclusive = True
     migrations: ClassVar[Path] = Path(__file__).parent / "migrations"
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
         self.server: LoopServer | None = None
-        self.keys: ApiKeys | None = None
+        self.state_of_routes: ApiState | None = None
         self._stop_budget: float | None = None
         super().__init__(hook)
 
@@ -61,29 +66,20 @@ class ApiService(CommonService):
             raise DependencyError("api needs a hook attached to a MetaService")
         # Imported at start: plugin loading must not pay for FastAPI and uvicorn.
         from jaseci_like_services.api.app import create_app, wrap
-        from jaseci_like_services.api.db_source import ApiDbSource
-        from jaseci_like_services.api.keys import ApiKeys
         from jaseci_like_services.api.metrics import HttpMetrics
         from jaseci_like_services.api.server import LoopServer
         from jaseci_like_services.api.state import ApiState
-        from jaseci_like_services.api.task_owners import TaskOwners
         from prometheus_client import CollectorRegistry
 
         from jaseci_like.repository import OperationMetrics, Resilience
 
-        engine = meta.get_service("db", hook).app
-        group_config = meta.get_service("group_config", hook).app
         registry = CollectorRegistry()
-        resilience = Resilience(OperationMetrics("api", registry))
-        source = ApiDbSource(engine)
-        keys = ApiKeys(source, resilience, group_config.users)
         needs = [n for level in meta.start_levels([self.service_name()]) for n in level]
         state = ApiState(
             meta=meta,
             hook=hook,
             settings=self.api_settings,
-            keys=keys,
-            owners=TaskOwners(source, resilience),
+            resilience=Resilience(OperationMetrics("api", registry)),
             metrics=HttpMetrics(registry),
             needs=tuple(n for n in needs if n != self.service_name()),
         )
@@ -91,7 +87,14 @@ class ApiService(CommonService):
         served = wrap(app, state)
         server = LoopServer(served, self.api_settings, meta.loop, served.drain)
         server.start()
-        self.server, self.keys, self.app = server, keys, app
+        self.server, self.state_of_routes, self.app = server, state, app
+
+    @property
+    def keys(self) -> ApiKeys:
+        """The API keys over the db and group_config running now."""
+        if self.state_of_routes is None:
+            raise DependencyError("the api service is not running")
+        return self.state_of_routes.keys
 
     def stop(self, timeout: float | None = None) -> Self:
         self._stop_budget = timeout

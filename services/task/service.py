@@ -60,6 +60,9 @@ class TaskService(CommonService):
     config_schema = TaskConfig
     default_config: ClassVar[dict[str, Any]] = defaults("task")
     start_blocks = True
+    # Its workers take from one queue and its beat fires one schedule: a second
+    # instance alongside would run tasks twice, so a refresh resets it in place.
+    exclusive = True
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
         self._tasks: dict[str, TaskFunc] = {}

@@ -29,18 +29,22 @@ class ProbeConfig(ServiceConfig):
 
 
 class ProbeService(CommonService):
-    """``app`` is a dict copy of the config it ran with; ``runs`` counts runs."""
+    """``app`` is a dict copy of the config it ran with; ``runs`` counts the runs of
+    probes in this process (a refresh replaces the instance, so the count is kept
+    with the class)."""
 
     name = PROBE
     config_schema = ProbeConfig
     default_config: ClassVar[dict[str, Any]] = {"enabled": True, "level": 0, "label": "initial"}
+    run_count: ClassVar[int] = 0
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
-        self.runs = 0
+        self.runs = ProbeService.run_count
         super().__init__(hook)
 
     def run(self, hook: MemoryHook | None = None) -> None:
-        self.runs += 1
+        ProbeService.run_count += 1
+        self.runs = ProbeService.run_count
         self.app = dict(self.config)
 
 
