@@ -9,6 +9,7 @@ the previous one, so requests and refreshes really overlap.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 from jaseci_like_services.group_config import DotfileSpec
 
 from jaseci_like import ConfigApi
@@ -77,7 +79,10 @@ def listing(rig: ApiRig, path: str) -> Iterator[Traffic]:
         thread.join(WAIT)
 
 
-def test_refreshing_group_config_under_load_refuses_no_request(tmp_path: Path) -> None:
+def test_refreshing_group_config_under_load_refuses_no_request(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
     with api_rig(tmp_path) as rig:
         world = rig.seed()
         rig.reset_dotfiles(world.group.id, DotfileSpec(".seed", "x"))
@@ -99,6 +104,9 @@ def test_refreshing_group_config_under_load_refuses_no_request(tmp_path: Path) -
         assert rig.runtime.meta.get_service("group_config") is seen[-1]
         assert rig.api is api_before and rig.api.server is server_before
         assert all(s.state.name == "STOPPED" for s in seen[:-1])
+        # A refresh that worked says nothing alarming.
+        loud = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert loud == [], [r.getMessage() for r in loud[:3]]
 
 
 def test_the_api_keeps_serving_while_its_task_broker_dies_and_returns(
