@@ -163,6 +163,7 @@ def failure_is_reported_without_secret(make: Factory) -> TaskStatus:
     assert done.state is S.FAILURE
     assert done.error is not None
     assert done.error.startswith("ConnectionError: cannot reach redis://app:***@db.internal")
+    assert done.error_code == "task_failed"  # an error without a code of its own
     assert "while copying" in done.error and "\n" not in done.error
     assert SECRET not in done.error
     assert done.result is None

@@ -36,7 +36,7 @@ from celery.worker.state import revoked as revoked_here  # type: ignore[import-u
 from jaseci_like_services.task.celery_worker import InProcessWorker
 from jaseci_like_services.task.context import TaskContext, TaskFunc, TaskResources
 from jaseci_like_services.task.errors import TaskFailed, TaskNotFound, TaskRevoked
-from jaseci_like_services.task.status import TaskState, TaskStatus, error_line
+from jaseci_like_services.task.status import TaskState, TaskStatus, error_code, error_line
 
 log = logging.getLogger(__name__)
 S = TaskState
@@ -90,8 +90,11 @@ def to_status(task_id: str, name: str, state: str, info: Any) -> TaskStatus:
     if ours is S.SUCCESS:
         return TaskStatus(task_id, name, ours, 1.0, result=info)
     if ours is S.FAILURE:
-        error = error_line(info) if isinstance(info, BaseException) else str(info)
-        return TaskStatus(task_id, name, ours, error=error)
+        if isinstance(info, BaseException):
+            return TaskStatus(
+                task_id, name, ours, error=error_line(info), error_code=error_code(info)
+            )
+        return TaskStatus(task_id, name, ours, error=str(info), error_code=TaskFailed.code)
     return TaskStatus(task_id, name, ours)
 
 
@@ -162,7 +165,7 @@ class CeleryRunner:
         except Exception as exc:
             # Only the masked line reaches the result backend and the worker's log:
             # the original exception (and its traceback) may carry a secret.
-            raise TaskFailed(error_line(exc)) from None
+            raise TaskFailed(error_line(exc), error_code(exc)) from None
 
     def _store(self, task: Any, state: str, info: dict[str, Any]) -> bool:
         """Write a non-final state in Celery's format, unless the task was cancelled

@@ -24,7 +24,13 @@ from typing import Any
 
 from jaseci_like_services.task.context import TaskContext, TaskFunc, TaskResources
 from jaseci_like_services.task.errors import TaskNotFound, TaskRevoked, TaskServiceNotRunning
-from jaseci_like_services.task.status import DONE, TaskState, TaskStatus, error_line
+from jaseci_like_services.task.status import (
+    DONE,
+    TaskState,
+    TaskStatus,
+    error_code,
+    error_line,
+)
 
 log = logging.getLogger(__name__)
 S = TaskState
@@ -39,13 +45,21 @@ class _Record:
     message: str | None = None
     result: Any = None
     error: str | None = None
+    error_code: str | None = None
     cancel_requested: bool = False
     future: Future[None] | None = field(default=None, repr=False)
 
     def snapshot(self) -> TaskStatus:
         progress = 1.0 if self.state is S.SUCCESS else self.fraction
         return TaskStatus(
-            self.id, self.name, self.state, progress, self.message, self.result, self.error
+            self.id,
+            self.name,
+            self.state,
+            progress,
+            self.message,
+            self.result,
+            self.error,
+            self.error_code,
         )
 
 
@@ -123,7 +137,7 @@ class EmbeddedRunner:
             line = error_line(exc)
             log.warning("task %s[%s] failed: %s", record.name, record.id, line)
             with self._lock:
-                record.error = line
+                record.error, record.error_code = line, error_code(exc)
                 self._finish(record, S.FAILURE)
             if not isinstance(exc, Exception):
                 raise  # SystemExit and friends keep going up

@@ -54,9 +54,20 @@ class TaskDbUnavailable(TaskError):
 
 class TaskFailed(TaskError):
     """How a task's failure travels through Celery's result backend: one masked line
-    naming the original exception, never its traceback's secrets."""
+    naming the original exception, never its traceback's secrets, and the original's
+    stable code (``error_code``) when it had one. Also the code of a failure whose
+    exception had none."""
 
     code = "task_failed"
+
+    def __init__(self, line: str, error_code: str | None = None) -> None:
+        # Both in ``args``: Celery stores an exception as its args and rebuilds it so.
+        super().__init__(line, error_code)
+        self.line = line
+        self.error_code = error_code
+
+    def __str__(self) -> str:
+        return self.line
 
 
 class TaskRevoked(BaseException):

@@ -8,6 +8,7 @@ from typing import Any
 
 from jaseci_like_services.task.errors import TaskFailed
 
+from jaseci_like import JaseciLikeError
 from jaseci_like.config.secrets import mask_url
 
 #: Longest error line kept; the rest of a huge message is cut.
@@ -35,7 +36,8 @@ class TaskStatus:
 
     ``progress`` is the fraction (0..1) the task last reported while PROGRESS, and
     1.0 once SUCCESS; ``message`` goes with it. ``result`` is set for SUCCESS,
-    ``error`` (one line, secrets masked) for FAILURE.
+    ``error`` (one line, secrets masked) and ``error_code`` (the error's stable
+    code, ``task_failed`` for an error that has none) for FAILURE.
     """
 
     id: str
@@ -45,11 +47,20 @@ class TaskStatus:
     message: str | None = None
     result: Any = None
     error: str | None = None
+    error_code: str | None = None
 
     @property
     def done(self) -> bool:
         """True once SUCCESS, FAILURE or REVOKED: the status will not change again."""
         return self.state in DONE
+
+
+def error_code(exc: BaseException) -> str:
+    """The stable code of a task's error: a typed error's own (carried through Celery
+    by ``TaskFailed``), else ``task_failed``."""
+    if isinstance(exc, TaskFailed):
+        return exc.error_code or TaskFailed.code
+    return exc.code if isinstance(exc, JaseciLikeError) else TaskFailed.code
 
 
 def error_line(exc: BaseException) -> str:

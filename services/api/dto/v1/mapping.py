@@ -84,4 +84,5 @@ def task_status_v1(status: TaskStatus) -> TaskStatusV1:
         message=status.message,
         result=status.result,
         error=status.error,
+        error_code=status.error_code,
     )

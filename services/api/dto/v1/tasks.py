@@ -27,3 +27,7 @@ class TaskStatusV1(BaseModel):
     result: Any = None
     #: One line saying what went wrong (FAILURE only).
     error: str | None = None
+    #: The stable code of what went wrong (FAILURE only), as in error bodies:
+    #: ``forbidden``, ``user_not_found``, ``api_key_revoked``...; ``task_failed``
+    #: when the error has no code of its own.
+    error_code: str | None = None
