@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     )
     from jaseci_like_services.group_config.identity import acting_as, current_user
     from jaseci_like_services.group_config.types import (
+        Credential,
         CurrentUser,
         Domain,
         Dotfile,
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
         GroupRef,
         Limits,
         Role,
+        Submitter,
         Usage,
         User,
     )
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 # Loaded on first use: registering the plugin must not pay for SQLAlchemy models.
 _MODULES = {
     "BlockingGroupConfig": "jaseci_like_services.group_config.app",
+    "Credential": "jaseci_like_services.group_config.types",
     "CurrentUser": "jaseci_like_services.group_config.types",
     "Domain": "jaseci_like_services.group_config.types",
     "DomainNotFound": "jaseci_like_services.group_config.errors",
@@ -79,6 +82,7 @@ _MODULES = {
     "MembershipNotFound": "jaseci_like_services.group_config.errors",
     "NoCurrentUser": "jaseci_like_services.group_config.errors",
     "Role": "jaseci_like_services.group_config.types",
+    "Submitter": "jaseci_like_services.group_config.types",
     "Usage": "jaseci_like_services.group_config.types",
     "User": "jaseci_like_services.group_config.types",
     "UserNotFound": "jaseci_like_services.group_config.errors",
@@ -96,6 +100,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "BlockingGroupConfig",
+    "Credential",
     "CurrentUser",
     "Domain",
     "DomainNotFound",
@@ -125,6 +130,7 @@ __all__ = [
     "MembershipNotFound",
     "NoCurrentUser",
     "Role",
+    "Submitter",
     "Usage",
     "User",
     "UserNotFound",

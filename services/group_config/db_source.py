@@ -159,6 +159,10 @@ _ACTIVE_SIZES = select(dotfiles.c.path, dotfiles.c.data_bytes).where(
     dotfiles.c.path.in_(bindparam("paths", expanding=True)),
 )
 _USER_BY_EMAIL = select(users).where(users.c.email == bindparam("email"))
+#: A submitter re-read by a write: FOR SHARE (PostgreSQL) holds off a concurrent
+#: demotion or deletion until the write commits, without blocking other readers.
+_SUBMITTER = select(users).where(users.c.id == bindparam("user_id"))
+_SUBMITTER_SHARED = _SUBMITTER.with_for_update(read=True)
 #: A listing's columns: the group's id is known (its UUID is not parsed once per row),
 #: and the byte counts are the usage's business.
 _LISTED_COLUMNS = select(
@@ -260,9 +264,27 @@ class GroupConfigDbSource:
         access, row = await self._resolve_row(ops, ref, guard, False, usage=True)
         return access, self._usage(int(row.n_active), int(row.active_bytes))
 
+    async def _judged(self, ops: ReadOps, guard: Guard, lock: bool) -> Guard:
+        """``guard`` for its submitter as this transaction reads them (see ``Submitter``)."""
+        submitter = guard.submitter
+        if submitter is None:
+            return guard
+        stmt = _SUBMITTER_SHARED if lock else _SUBMITTER
+        row = (await ops.execute(stmt, {"user_id": submitter.id})).first()
+        if row is None:
+            raise UserNotFound(
+                f"user {submitter.id} no longer exists; work they queued does not run"
+            )
+        user = to_user(row).identity()
+        if submitter.credential is not None:
+            await submitter.credential.verify(ops, user)
+        return guard.judging(user)
+
     async def _resolve_row(
         self, ops: ReadOps, ref: GroupRef, guard: Guard | None, lock: bool, usage: bool = False
     ) -> tuple[GroupAccess, Row[Any]]:
+        if guard is not None:
+            guard = await self._judged(ops, guard, lock)
         member = guard.member_id if guard is not None else None
         params: dict[str, Any] = {}
         if ref.id is not None:

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import overload
 
 from jaseci_like_services.group_config.errors import NoCurrentUser
-from jaseci_like_services.group_config.types import CurrentUser, Role
+from jaseci_like_services.group_config.types import Actor, CurrentUser, Role, Submitter
 
 __all__ = ["CurrentUser", "Role", "acting_as", "current_user", "resolve_user"]
 
@@ -33,8 +34,18 @@ def acting_as(user: CurrentUser) -> Iterator[CurrentUser]:
         current_user.reset(token)
 
 
-def resolve_user(explicit: CurrentUser | None) -> CurrentUser:
-    """The user passed explicitly, else the current one; NoCurrentUser when neither."""
+@overload
+def resolve_user(explicit: CurrentUser | None) -> CurrentUser: ...
+@overload
+def resolve_user(explicit: Submitter) -> Submitter: ...
+@overload
+def resolve_user(explicit: Actor | None) -> Actor: ...
+def resolve_user(explicit: Actor | None) -> Actor:
+    """The user passed explicitly, else the current one; NoCurrentUser when neither.
+
+    A :class:`Submitter` passes as it is: only operations that judge one in their
+    transaction (a group's dotfiles) take it.
+    """
     user = explicit if explicit is not None else current_user.get()
     if user is None:
         raise NoCurrentUser(

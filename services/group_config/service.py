@@ -27,6 +27,7 @@ from jaseci_like_services.group_config.repository import (
     UserRepository,
 )
 from jaseci_like_services.group_config.types import (
+    Actor,
     CurrentUser,
     Domain,
     Dotfile,
@@ -40,6 +41,7 @@ from jaseci_like_services.group_config.types import (
     GroupAccess,
     GroupRef,
     Role,
+    Submitter,
     Usage,
     User,
 )
@@ -76,18 +78,36 @@ UserKey = uuid.UUID | str
 
 @dataclass(frozen=True)
 class GroupPermission:
-    """The guard the db source runs once the group is resolved (see ``Guard``)."""
+    """The guard the db source runs once the group is resolved (see ``Guard``).
 
-    actor: CurrentUser
+    For a :class:`Submitter` the db source first re-reads them in the same
+    transaction (``judging``), so queued work is judged by these very rules, as
+    the user is when it runs.
+    """
+
+    actor: Actor
     write: bool
+
+    @property
+    def submitter(self) -> Submitter | None:
+        return self.actor if isinstance(self.actor, Submitter) else None
+
+    def judging(self, user: CurrentUser) -> GroupPermission:
+        return GroupPermission(user, self.write)
 
     @property
     def member_id(self) -> uuid.UUID | None:
         # Only a plain user's read depends on membership; skip the lookup otherwise.
-        return self.actor.id if self.actor.role is Role.USER and not self.write else None
+        actor = self.actor
+        if isinstance(actor, CurrentUser) and actor.role is Role.USER and not self.write:
+            return actor.id
+        return None
 
     def check(self, access: GroupAccess) -> None:
         actor, group = self.actor, access.group
+        if not isinstance(actor, CurrentUser):
+            # A guard the db source did not judge first: refuse rather than guess.
+            raise Forbidden(f"user {actor.id} was not re-read before acting; nothing done")
         if actor.role is Role.SUPERADMIN:
             return
         if actor.role is Role.ADMIN:
@@ -147,14 +167,18 @@ def _role(value: Role | str) -> Role:
 # -- services ---------------------------------------------------------------------------------
 
 
-def _ref(group: GroupKey, domain: str | None, actor: CurrentUser) -> GroupRef:
+def _ref(group: GroupKey, domain: str | None, actor: Actor) -> GroupRef:
     """The group named: by UUID, or by name in ``domain`` (default: the actor's)."""
     named = _key(group, "group")
     return GroupRef.parse(named, _optional_text(domain, "domain")).within(actor.domain)
 
 
 class DotfileService:
-    """Dotfiles of a group, with the rules of DESIGN.md."""
+    """Dotfiles of a group, with the rules of DESIGN.md.
+
+    ``user`` may be a :class:`Submitter` (work queued earlier): each call then
+    judges them as they are in its own transaction.
+    """
 
     def __init__(self, repository: DotfileRepository) -> None:
         self.repository = repository
@@ -165,7 +189,7 @@ class DotfileService:
         spec: DotfileSpec,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> DotfileResult:
         actor = resolve_user(user)
         spec = self._checked(spec)
@@ -178,7 +202,7 @@ class DotfileService:
         path: str,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> Dotfile:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
@@ -192,7 +216,7 @@ class DotfileService:
         order: DotfileOrder = DotfileOrder.CREATED,
         pagination: Pagination | None = None,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> DotfileList:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
@@ -216,7 +240,7 @@ class DotfileService:
         changes: DotfileChanges,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> DotfileResult:
         actor = resolve_user(user)
         changes = self._checked_changes(changes)
@@ -231,7 +255,7 @@ class DotfileService:
         path: str,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> Dotfile:
         """Soft delete: the path is free again, the row is kept as ``deleted``."""
         actor = resolve_user(user)
@@ -244,7 +268,7 @@ class DotfileService:
         path: str,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> int:
         """Hard delete of the path's rows (active and deleted); returns how many."""
         actor = resolve_user(user)
@@ -252,7 +276,7 @@ class DotfileService:
         return await self.repository.purge(ref, GroupPermission(actor, True), _text(path, "path"))
 
     async def usage(
-        self, group: GroupKey, *, domain: str | None = None, user: CurrentUser | None = None
+        self, group: GroupKey, *, domain: str | None = None, user: Actor | None = None
     ) -> Usage:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
@@ -265,7 +289,7 @@ class DotfileService:
         changes: DotfileChanges,
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> int:
         """One atomic UPDATE of the given active paths; returns how many changed."""
         actor = resolve_user(user)
@@ -280,7 +304,7 @@ class DotfileService:
         paths: Sequence[str],
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
@@ -293,7 +317,7 @@ class DotfileService:
         paths: Sequence[str],
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
@@ -306,7 +330,7 @@ class DotfileService:
         specs: Sequence[DotfileSpec],
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> BulkResult[Dotfile]:
         """Each spec on its own: invalid, duplicate or over-limit ones come back as failures."""
         actor = resolve_user(user)
@@ -323,7 +347,7 @@ class DotfileService:
         specs: Sequence[DotfileSpec],
         *,
         domain: str | None = None,
-        user: CurrentUser | None = None,
+        user: Actor | None = None,
     ) -> BulkResult[Dotfile]:
         """Create or replace each spec on its own; failures come back with their index."""
         actor = resolve_user(user)

@@ -14,7 +14,7 @@ from jaseci_like_services.group_config.errors import (
     InvalidInput,
 )
 
-from jaseci_like.repository import UNSET, Page, Unset
+from jaseci_like.repository import UNSET, Page, ReadOps, Unset
 
 
 class Role(enum.StrEnum):
@@ -47,6 +47,38 @@ class CurrentUser:
     def system(cls, domain: str) -> CurrentUser:
         """The local operator (the command line without ``--as``): a superadmin."""
         return cls(uuid.UUID(int=0), Role.SUPERADMIN, domain)
+
+
+class Credential(Protocol):
+    """What else a submitter's authority rests on (the API key they used), checked
+    again inside the transaction that acts for them."""
+
+    async def verify(self, ops: ReadOps, user: CurrentUser) -> None:
+        """Raise a typed error unless ``user`` may still act through this credential.
+
+        ``ops`` is the operation's own transaction: read with ``ops.execute`` only.
+        """
+
+
+@dataclass(frozen=True)
+class Submitter:
+    """Who asked for work that runs later (a queued task), to be judged as they are
+    when it runs: each operation re-reads the user (role, memberships) and checks
+    ``credential`` in its own transaction, so a demotion, a removal, a revoked key or
+    a deleted user stops the work at its next transaction.
+
+    ``domain`` only completes group names given without one (a user's domain never
+    changes); nothing is trusted from it.
+    """
+
+    id: uuid.UUID
+    domain: str
+    credential: Credential | None = None
+
+
+#: Who an operation acts for: a user the caller has just authenticated, or a
+#: submitter to re-read in the operation's transaction.
+Actor = CurrentUser | Submitter
 
 
 @dataclass(frozen=True)
@@ -125,7 +157,18 @@ class GroupAccess:
 
 
 class Guard(Protocol):
-    """The service's decision, run by the db source right after the group is resolved."""
+    """The service's decision, run by the db source right after the group is resolved.
+
+    A guard for a :class:`Submitter` is first turned into one for the user as the
+    transaction reads them (``judging``); ``member_id`` and ``check`` come after.
+    """
+
+    @property
+    def submitter(self) -> Submitter | None:
+        """Whom to re-read before judging (None: the actor is a current user)."""
+
+    def judging(self, user: CurrentUser) -> Guard:
+        """This guard for ``user``, the submitter as the transaction reads them."""
 
     @property
     def member_id(self) -> uuid.UUID | None:
