@@ -1,10 +1,15 @@
 """Background work the API hands to the task service (``jaseci_like_tasks``).
 
-Each task runs as the user who asked for it (their identity travels in the
-task's arguments) and does its database work on the task's own database, the
-engine behind ``ctx.db()``: never the connection of the request that submitted
-it, which is long gone. group_config's rules apply inside the task exactly as
-over HTTP. Work goes in chunks, each ONE transaction; progress is reported
+Each task runs as the user who asked for it, judged as they are when it runs:
+their id and the id of the API key they used travel in the task's arguments,
+and every transaction of the task re-reads the user and the key (a group_config
+``Submitter``), so a demotion, a removal from the group, a revoked key or a
+deleted user ends the task FAILURE with that error's code, nothing more
+written. group_config's rules apply inside the task exactly as over HTTP.
+
+The database work runs on the task's own database, the engine behind
+``ctx.db()``: never the connection of the request that submitted it, which is
+long gone. Work goes in chunks, each ONE transaction; progress is reported
 between chunks, which is also where a cancelled task stops: every chunk is
 either written whole or not at all.
 
@@ -18,13 +23,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from jaseci_like_services.api.keys import KeyInUse
+from jaseci_like_services.api.types import KeyHolder
 from jaseci_like_services.group_config.app import GroupConfig
 from jaseci_like_services.group_config.types import (
     CurrentUser,
     Dotfile,
     DotfileSpec,
     Limits,
-    Role,
+    Submitter,
 )
 from jaseci_like_services.task.context import TaskContext, TaskFunc
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -39,16 +46,24 @@ PAGE = 1000
 
 
 def actor_args(user: CurrentUser) -> dict[str, str]:
-    """``user`` as task arguments (JSON, so they travel to Celery workers too)."""
-    return {"id": str(user.id), "role": user.role.value, "domain": user.domain}
+    """Who submits, as task arguments (JSON, so they travel to Celery workers too):
+    the user's id and domain, and the API key they used. No role: the task reads
+    the user's role when it runs."""
+    args = {"id": str(user.id), "domain": user.domain}
+    if isinstance(user, KeyHolder):
+        args["key_id"] = user.key_id
+    return args
 
 
 def limits_args(limits: Limits) -> dict[str, int]:
     return {"max_dotfiles": limits.max_dotfiles, "max_bytes": limits.max_bytes}
 
 
-def _actor(doc: dict[str, str]) -> CurrentUser:
-    return CurrentUser(uuid.UUID(doc["id"]), Role(doc["role"]), doc["domain"])
+def _actor(doc: dict[str, str]) -> Submitter:
+    key_id = doc.get("key_id")
+    return Submitter(
+        uuid.UUID(doc["id"]), doc["domain"], KeyInUse(key_id) if key_id is not None else None
+    )
 
 
 async def _open(ctx: TaskContext, limits: dict[str, int]) -> GroupConfig:
@@ -70,7 +85,7 @@ def _write_all(
     group: str,
     specs: Sequence[DotfileSpec],
     overwrite: bool,
-    user: CurrentUser,
+    user: Submitter,
     verb: str,
 ) -> tuple[list[str], list[dict[str, Any]]]:
     """Write ``specs`` in chunks (one transaction each); written paths and failures."""

@@ -13,13 +13,13 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from jaseci_like_services.api.models import api_keys, api_task_owners
-from jaseci_like_services.api.types import ApiKeyInfo, KeyOwner, KeyRecord
+from jaseci_like_services.api.types import ApiKeyInfo, KeyHolder, KeyOwner, KeyRecord
 from jaseci_like_services.group_config.models import users
-from jaseci_like_services.group_config.types import CurrentUser, Role
+from jaseci_like_services.group_config.types import Role
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jaseci_like.repository import DbOps
+from jaseci_like.repository import DbOps, ReadOps, WriteOps
 
 _KEY_FOR_AUTH = (
     select(
@@ -33,6 +33,12 @@ _KEY_WITH_DOMAIN = (
     .select_from(api_keys.join(users, api_keys.c.user_id == users.c.id))
     .where(api_keys.c.id == bindparam("key_id"))
 )
+#: The owner and revocation of one key, read inside another service's transaction.
+_KEY_STATE = select(api_keys.c.user_id, api_keys.c.revoked_at).where(
+    api_keys.c.id == bindparam("key_id")
+)
+#: In a write, FOR SHARE (PostgreSQL) holds off a concurrent revocation until it commits.
+_KEY_STATE_SHARED = _KEY_STATE.with_for_update(read=True)
 _REVOKE = (
     update(api_keys)
     .where(api_keys.c.id == bindparam("key_id"), api_keys.c.revoked_at.is_(None))
@@ -79,7 +85,19 @@ class ApiDbSource:
         if row is None:
             return None
         key_hash, revoked_at, user_id, role, domain = tuple(row)
-        return KeyRecord(key_hash, revoked_at is not None, CurrentUser(user_id, Role(role), domain))
+        user = KeyHolder(user_id, Role(role), domain, key_id)
+        return KeyRecord(key_hash, revoked_at is not None, user)
+
+    @staticmethod
+    async def key_state(ops: ReadOps, key_id: str) -> tuple[uuid.UUID, bool] | None:
+        """Whose key ``key_id`` is and whether it was revoked, inside the caller's open
+        transaction ``ops`` (a group_config operation's); None when there is none."""
+        stmt = _KEY_STATE_SHARED if isinstance(ops, WriteOps) else _KEY_STATE
+        row = (await ops.execute(stmt, {"key_id": key_id})).first()
+        if row is None:
+            return None
+        user_id, revoked_at = tuple(row)
+        return user_id, revoked_at is not None
 
     async def revoke_key(
         self, key_id: str, now: dt.datetime, check: Callable[[KeyOwner], None]

@@ -27,6 +27,12 @@ class Unauthorized(ApiError):
     exit_code = 7
 
 
+class KeyRevoked(Unauthorized):
+    """The API key that queued background work was revoked (or is gone) when it ran."""
+
+    code = "api_key_revoked"
+
+
 class KeyNotFound(ApiError, LookupError):
     """No API key with this id (``api-keys revoke``)."""
 

@@ -11,6 +11,10 @@ no such stamp, and there every request reads its key.
 
 Who may issue, list or revoke a user's keys follows group_config's rule for
 reading that user: the user themselves, an admin of their domain, a superadmin.
+
+Work queued with a key (a background copy) carries the key's id, and each of its
+transactions checks that the key is still its owner's and not revoked
+(:class:`KeyInUse`, a group_config ``Credential``).
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ import re
 import secrets
 import uuid
 from collections.abc import Hashable
+from dataclasses import dataclass
 
 from jaseci_like_services.api.db_source import ApiDbSource
-from jaseci_like_services.api.errors import KeyNotFound, Unauthorized
+from jaseci_like_services.api.errors import KeyNotFound, KeyRevoked, Unauthorized
 from jaseci_like_services.api.types import ApiKeyInfo, IssuedKey, KeyOwner
 from jaseci_like_services.group_config.errors import InvalidInput
 from jaseci_like_services.group_config.service import UserService, require_domain_admin
 from jaseci_like_services.group_config.types import CurrentUser, Role
 
-from jaseci_like.repository import Resilience, utcnow
+from jaseci_like.repository import ReadOps, Resilience, utcnow
 
 PREFIX = "jlk"
 #: Longest header value worth hashing; anything longer is not one of our keys.
@@ -62,6 +67,22 @@ def key_id_of(token: str) -> str | None:
     if prefix != PREFIX or not secret or not _KEY_ID.fullmatch(key_id):
         return None
     return key_id
+
+
+@dataclass(frozen=True)
+class KeyInUse:
+    """The key work was queued with, as a group_config ``Credential``: the work goes
+    on only while the key is still its submitter's and not revoked."""
+
+    key_id: str
+
+    async def verify(self, ops: ReadOps, user: CurrentUser) -> None:
+        state = await ApiDbSource.key_state(ops, self.key_id)
+        if state is None or state[0] != user.id or state[1]:
+            raise KeyRevoked(
+                f"API key {self.key_id}, which queued this work, was revoked; nothing "
+                "more is done with it: queue the work again with a valid key"
+            )
 
 
 class ApiKeys:

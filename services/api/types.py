@@ -18,6 +18,14 @@ def user_key(value: str) -> uuid.UUID | str:
 
 
 @dataclass(frozen=True)
+class KeyHolder(CurrentUser):
+    """A user as an API key authenticated them: the key goes with them, so work they
+    queue can check, when it runs, that this key still holds (``KeyInUse``)."""
+
+    key_id: str
+
+
+@dataclass(frozen=True)
 class ApiKeyInfo:
     """What is known of a key besides its secret (which is never kept)."""
 
@@ -46,7 +54,7 @@ class KeyRecord:
 
     key_hash: str
     revoked: bool
-    user: CurrentUser
+    user: KeyHolder
 
 
 @dataclass(frozen=True)
