@@ -41,6 +41,7 @@ AREAS = (
     "benchmarks.group_config",
     "benchmarks.supervisor",
     "benchmarks.api",
+    "benchmarks.reliability",
 )
 RESULTS = HERE / "results.json"
 

@@ -29,6 +29,7 @@ from jaseci_like.repository.errors import (
     ReferenceNotFound,
     RepositoryError,
     StillReferenced,
+    WriteQueueStalled,
     constraint_kind,
     is_connection_lost,
     is_transient,
@@ -79,6 +80,7 @@ from jaseci_like.repository.updater import (
     changed,
 )
 from jaseci_like.repository.upserter import BulkUpserter, Upserter
+from jaseci_like.repository.write_queue import serialize_writes, write_turn
 
 __all__ = [
     "UNSET",
@@ -130,6 +132,7 @@ __all__ = [
     "UserScope",
     "UtcDateTime",
     "WriteOps",
+    "WriteQueueStalled",
     "changed",
     "constraint_kind",
     "is_connection_lost",
@@ -138,9 +141,11 @@ __all__ = [
     "reader_of",
     "resilient",
     "run_partial",
+    "serialize_writes",
     "transaction_engines",
     "translate_integrity_error",
     "translate_row_error",
     "use_reader",
     "utcnow",
+    "write_turn",
 ]

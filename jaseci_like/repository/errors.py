@@ -136,6 +136,12 @@ class CommitOutcomeUnknown(DatabaseUnavailable):
     committed = None
 
 
+class WriteQueueStalled(Exception):
+    """A writer waited its turn in the process's write queue (see
+    ``jaseci_like.repository.write_queue``) for the lock timeout while one other
+    writer kept it: transient, like the database's own "locked"."""
+
+
 class InvalidQuery(RepositoryError):
     """A pagination, cursor, ordering or scope the query cannot use."""
 
@@ -292,7 +298,7 @@ def is_transient(exc: BaseException) -> bool:
     True for a lost or refused connection, a serialization failure or deadlock, a
     lock timeout, and SQLite's "database is locked"; never for a domain error.
     """
-    if isinstance(exc, OSError):
+    if isinstance(exc, (OSError, WriteQueueStalled)):
         # Refused, reset or timed out (ConnectionError, TimeoutError), and asyncpg's
         # plain OSError("Multiple exceptions: ...") when every address refused.
         return True

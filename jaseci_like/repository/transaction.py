@@ -9,7 +9,8 @@ it, so resolving, checking and changing happen in a single transaction::
 
 The transaction commits when the block ends and rolls back when it raises. On
 SQLite the db service's engine opens it with BEGIN IMMEDIATE (writers are
-serialized); on PostgreSQL writers lock the rows they change first
+serialized; those of one process queue for the file first, see
+:func:`serialize_writes`); on PostgreSQL writers lock the rows they change first
 (``Querier(lock=True)`` / ``SELECT ... FOR UPDATE``). A failure before the commit
 leaves nothing behind; a connection lost during the commit is reported as
 :class:`CommitOutcomeUnknown`, never as a plain (retriable) failure.
@@ -43,6 +44,7 @@ from jaseci_like.repository.querier import BatchQuerier, Querier, SqlConnection
 from jaseci_like.repository.scope import SearchScope
 from jaseci_like.repository.updater import BatchUpdater, Updater
 from jaseci_like.repository.upserter import BulkUpserter, Upserter
+from jaseci_like.repository.write_queue import write_turn
 
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
@@ -246,10 +248,11 @@ class DbOps:
     @asynccontextmanager
     async def write_ops(self) -> AsyncIterator[WriteOps]:
         """A writing transaction; a connection lost while it commits raises
-        :class:`CommitOutcomeUnknown` (the change may or may not be there)."""
+        :class:`CommitOutcomeUnknown` (the change may or may not be there). On an
+        engine given to :func:`serialize_writes` it first waits for its turn."""
         committing = False
         try:
-            async with self.engine.connect() as conn, conn.begin():
+            async with write_turn(self.engine), self.engine.connect() as conn, conn.begin():
                 yield WriteOps(conn)
                 committing = True  # the block is done: leaving it commits
         except Exception as exc:
