@@ -96,3 +96,11 @@ class GlobError(JaseciLikeError, ValueError):
     """A glob value that is not JSON, or a stored glob that cannot be read."""
 
     code = "glob_error"
+
+
+class HealthCheckTimeout(JaseciLikeError):
+    """A service's ``health()`` did not answer within its health timeout (its server
+    accepts connections but does not reply, or a lock is held that long)."""
+
+    code = "health_timeout"
+    exit_code = 5

@@ -7,6 +7,7 @@ with :meth:`run` for a coroutine object on the hot path.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class RuntimeLoop:
@@ -28,6 +30,8 @@ class RuntimeLoop:
         self._portal: BlockingPortal | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._done: asyncio.Event | None = None
+        #: What the loop still waited for when it last looked, while stopping.
+        self._unfinished: list[str] = []
 
     def _ensure(self) -> tuple[asyncio.AbstractEventLoop, BlockingPortal]:
         loop, portal = self._loop, self._portal
@@ -53,6 +57,7 @@ class RuntimeLoop:
                 self._portal = portal
                 ready.set()
                 await self._done.wait()
+                await self._drain()
 
         def main() -> None:
             try:
@@ -68,6 +73,21 @@ class RuntimeLoop:
         ready.wait()
         if failure:
             raise RuntimeError(f"the runtime event loop did not start: {failure[0]!r}")
+
+    async def _drain(self) -> None:
+        """Let the work still on the loop end before the loop does: tasks cancelled at
+        exit would fail mid-way (an engine's connections half closed) and log tracebacks.
+
+        Work still running when ``stop`` gives up is named by it and finishes here,
+        in this daemon thread, after ``stop`` has returned.
+        """
+        me = asyncio.current_task()
+        while True:
+            others = [t for t in asyncio.all_tasks() if t is not me]
+            self._unfinished = [_task_name(t) for t in others]
+            if not others:
+                return
+            await asyncio.wait(others)
 
     @property
     def running(self) -> bool:
@@ -110,4 +130,19 @@ class RuntimeLoop:
                 return True
             loop.call_soon_threadsafe(done.set)
             thread.join(timeout)
-            return not thread.is_alive()
+            if not thread.is_alive():
+                return True
+        unfinished = ", ".join(self._unfinished) or "the loop's own shutdown"
+        log.warning(
+            "the runtime event loop did not stop within %.2fs: still running %s; "
+            "it goes on in the background until that ends",
+            timeout,
+            unfinished,
+        )
+        return False
+
+
+def _task_name(task: asyncio.Task[Any]) -> str:
+    """What a task runs (``AsyncEngine.dispose``), for a person reading a log line."""
+    coro = task.get_coro()
+    return str(getattr(coro, "__qualname__", None) or task.get_name())

@@ -293,25 +293,40 @@ class Runtime:
         # First, so nothing is restarted while stopping. A restart it is in the
         # middle of cannot be cut short; it stops that service itself when done.
         if not self.supervisor.stop(budget / 4):
-            log.info("the supervisor is finishing a restart; stopping the services meanwhile")
+            log.info(
+                "the supervisor is still checking %s; stopping the services meanwhile",
+                self.supervisor.busy_with or "a service",
+            )
         left = self.meta.stop_all(max(0.1, budget - (time.monotonic() - started)))
         if not self.supervisor.stop(max(0.1, budget - (time.monotonic() - started))):
-            log.warning("the supervisor thread did not end within the stop timeout")
+            log.warning(
+                "the supervisor did not end within the stop timeout: still checking %s "
+                "(it stops that service itself when done)",
+                self.supervisor.busy_with or "a service",
+            )
         log.info("stopped in %.3fs", time.monotonic() - started)
         return left
 
     def status(self) -> list[ServiceStatus]:
+        """One row per service; the health checks run at once, each bounded by its
+        service's health timeout, so a service that never answers costs that, once."""
+        found = [
+            (name, service)
+            for name in self.meta.service_names()
+            if (service := self.hook.services.get(name) or self.meta.registry.background.get(name))
+            is not None
+        ]
+        # Started all together, then waited for one by one.
+        checks = {name: s.health_check() for name, s in found if s.is_running()}
         rows = []
-        for name in self.meta.service_names():
-            service = self.hook.services.get(name) or self.meta.registry.background.get(name)
-            if service is None:
-                continue
+        for name, service in found:
             healthy: bool | None = None
             supervision = self.supervisor.states.get(name)
             error = describe_error(service.error, service)
-            if service.is_running():
+            check = checks.get(name)
+            if check is not None:
                 try:
-                    healthy = bool(service.health())
+                    healthy = service.health_result(check)
                 except Exception as exc:  # reported in the row, with secrets masked
                     healthy, error = False, describe_error(exc, service)
                 else:

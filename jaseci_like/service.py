@@ -9,6 +9,8 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from functools import cache
 from pathlib import Path
 from types import MappingProxyType
@@ -20,7 +22,7 @@ from jaseci_like.config.layers import Resolved, validate
 from jaseci_like.config.schema import FreeformConfig, ServiceConfig, known_keys
 from jaseci_like.config.secrets import mask_url
 from jaseci_like.daemons import DaemonGroup
-from jaseci_like.errors import ConfigError, DependencyError
+from jaseci_like.errors import ConfigError, DependencyError, HealthCheckTimeout
 from jaseci_like.hooks.memory import MemoryHook
 from jaseci_like.manifests import Manifests, load_manifests
 from jaseci_like.state import ServiceState
@@ -29,6 +31,8 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _S = ServiceState
+#: Seconds between looks at a start in progress while ``stop`` waits for ``_lock``.
+_STOP_POLL = 0.05
 
 
 @cache
@@ -102,6 +106,9 @@ class CommonService:
     stop_timeout: ClassVar[float] = 5.0
     #: True for services whose start waits on a server; those start in parallel threads.
     start_blocks: ClassVar[bool] = False
+    #: Seconds ``health()`` may take before it counts as failed, unless the service
+    #: overrides :meth:`health_timeout` (e.g. with its config's own timeout).
+    default_health_timeout: ClassVar[float] = 5.0
     #: True for a service that looks up the apps of the services it ``requires`` at
     #: each use, keeping none: when one of them is restarted or replaced, this one
     #: goes on serving instead of being restarted with it.
@@ -121,6 +128,15 @@ class CommonService:
         self.error: BaseException | None = None
         self.hook = hook
         self._lock = threading.RLock()
+        #: Guards the STARTED -> RUNNING move against a concurrent ``stop`` (which
+        #: cannot take ``_lock`` while a start holds it): see ``_stop_requested``.
+        self._handoff = threading.Lock()
+        #: Set by a ``stop`` that came while a start was running: that start stops
+        #: the service as soon as ``run`` returns.
+        self._stop_requested = False
+        #: The health check in flight (one at a time) and when it began.
+        self._health: tuple[Future[bool], float] | None = None
+        self._health_lock = threading.Lock()
         #: True once teardown has run (or been handed off) for the current app.
         self._released = False
         self._daemons = DaemonGroup(self.label(), self._daemon_crashed)
@@ -243,20 +259,32 @@ class CommonService:
         with self._lock:
             if not self.enabled or not self.is_ready():
                 return self
+            self._stop_requested = False  # before STARTED: a stop may ask from then on
             self._move(_S.STARTED)
             if self.settings is None and isinstance(self.error, ConfigError):
                 self._fail(self.error)  # refused config: FAILED, saying why
                 return self
             self.error = None
             self._released = False
+            stop_now = False
             try:
                 self._require(hook)
                 _call(self.run, hook)
-                if self.state is _S.STARTED:
-                    self._move(_S.RUNNING)
+                with self._handoff:
+                    stop_now = self._stop_requested
+                    running = self.state is _S.STARTED
+                    if running:
+                        self._move(_S.RUNNING)
+                if running and not stop_now:
                     _call(self.post_run, hook)
             except Exception as exc:  # start never raises: the error is kept in `error`
                 self._fail(exc)
+                return self
+            if stop_now:
+                log.info(
+                    "%s: started, and stopped at once (a stop came while it started)", self.label()
+                )
+                self.stop()
         return self
 
     def _require(self, hook: MemoryHook | None) -> None:
@@ -298,7 +326,9 @@ class CommonService:
         """Stop daemons and release ``app`` within ``timeout`` seconds; STOPPED after."""
         budget = self.stop_timeout if timeout is None else timeout
         deadline = time.monotonic() + budget
-        with self._lock:
+        if not self._lock_for_stop(deadline):
+            return self
+        try:
             if self.state is _S.RUNNING:
                 self._move(_S.STOPPING)
                 moving = True
@@ -307,6 +337,8 @@ class CommonService:
             else:
                 return self
             self._daemons.signal()
+        finally:
+            self._lock.release()
         self._release(max(0.0, deadline - time.monotonic()))
         self._daemons.join(timeout=max(0.0, deadline - time.monotonic()))
         with self._lock:
@@ -314,6 +346,31 @@ class CommonService:
             if moving:
                 self._move(_S.STOPPED)
         return self
+
+    def _lock_for_stop(self, deadline: float) -> bool:
+        """Take ``_lock`` for ``stop``; False (the caller returns) when a start holds it.
+
+        A start cannot be cut short (``run`` may be waiting on a server), and waiting
+        for it would spend the stop budget of every other service: it is asked to
+        stop the service itself once ``run`` returns.
+        """
+        while not self._lock.acquire(timeout=_STOP_POLL):
+            with self._handoff:
+                if self.state is _S.STARTED:
+                    self._stop_requested = True
+                    log.warning(
+                        "%s: still starting; it will be stopped as soon as its start returns",
+                        self.label(),
+                    )
+                    return False
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "%s: not stopped: busy (%s) for the whole stop timeout",
+                    self.label(),
+                    self.state.name,
+                )
+                return False
+        return True
 
     def reset(self, hook: MemoryHook | None = None, start: bool = True) -> Self:
         """Stop if needed, re-read config, rebuild, and (by default) start again."""
@@ -391,3 +448,47 @@ class CommonService:
     def health(self) -> bool:
         """A cheap liveness check of the wrapped resource (PING, SELECT 1, NOOP...)."""
         return self.is_running()
+
+    def health_timeout(self) -> float:
+        """Seconds :meth:`check_health` waits for ``health()`` (override to use a
+        timeout of the service's config)."""
+        return self.default_health_timeout
+
+    def health_check(self) -> tuple[Future[bool], float]:
+        """The health check in flight, started now (in a daemon thread) if none is,
+        and ``time.monotonic()`` of its start. One at a time: a check that hangs is
+        waited on again, not piled up."""
+        with self._health_lock:
+            if self._health is not None and not self._health[0].done():
+                return self._health
+            future: Future[bool] = Future()
+            future.set_running_or_notify_cancel()
+            self._health = (future, time.monotonic())
+            threading.Thread(
+                target=self._run_health, args=(future,), name=f"{self.label()}:health", daemon=True
+            ).start()
+            return self._health
+
+    def _run_health(self, future: Future[bool]) -> None:
+        try:
+            future.set_result(bool(self.health()))
+        except BaseException as exc:  # handed to whoever waits on the check
+            future.set_exception(exc)
+
+    def check_health(self, timeout: float | None = None) -> bool:
+        """``health()``, bounded: :class:`HealthCheckTimeout` if it has not answered
+        within ``timeout`` (default :meth:`health_timeout`) seconds of its start. A
+        check still hanging from an earlier call counts from when it began."""
+        return self.health_result(self.health_check(), timeout)
+
+    def health_result(
+        self, check: tuple[Future[bool], float], timeout: float | None = None
+    ) -> bool:
+        """The answer of ``check`` (from :meth:`health_check`), waited for as
+        :meth:`check_health` does; lets a caller start several checks, then wait."""
+        budget = self.health_timeout() if timeout is None else timeout
+        future, began = check
+        try:
+            return future.result(max(0.0, began + budget - time.monotonic()))
+        except FutureTimeout:
+            raise HealthCheckTimeout(f"health check did not answer within {budget:g} s") from None

@@ -169,6 +169,8 @@ class Supervisor:
         self._random = random.Random()
         #: Checks of every service completed so far (a test waits for "two more").
         self.passes = 0
+        #: The service being checked (or restarted) now, to say what a stop waits for.
+        self.busy_with: str | None = None
 
     # -- running ------------------------------------------------------------------
     def start(self) -> None:
@@ -248,7 +250,11 @@ class Supervisor:
                     return
                 service = self.hook.services.get(name)
                 if service is not None and service.enabled:
-                    self._check(name, service)
+                    self.busy_with = name
+                    try:
+                        self._check(name, service)
+                    finally:
+                        self.busy_with = None
         self.passes += 1
 
     def _check(self, name: str, service: CommonService) -> None:
@@ -303,8 +309,9 @@ class Supervisor:
         state.waiting_for = None
 
     def _health_problem(self, service: CommonService) -> str | None:
+        # Bounded: a server that accepts and never answers must not stall every check.
         try:
-            if service.health():
+            if service.check_health():
                 return None
         except Exception as exc:  # an unhealthy service is reported, then restarted
             return describe_failure(exc, service)

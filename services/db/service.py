@@ -85,7 +85,12 @@ class DbService(CommonService):
         self.loop.run(engine.dispose(), timeout=self.stop_timeout)
 
     def health(self) -> bool:
-        return self.app is not None and self.loop.run(self._ping(), timeout=5.0)
+        return self.app is not None and self.loop.run(self._ping(), timeout=self.health_timeout())
+
+    def health_timeout(self) -> float:
+        """``db.connect_timeout``: the ping may have to open a connection."""
+        value = self.config.get("connect_timeout")
+        return float(value) if isinstance(value, int | float) else super().health_timeout()
 
     async def _ping(self) -> bool:
         async with self.app.connect() as conn:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import smtplib
+import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TypeVar
@@ -28,11 +30,62 @@ T = TypeVar("T")
 _CLOSING = 421
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """Whether ``exc`` means the server did not answer in time (smtplib reports a read
+    that timed out as SMTPServerDisconnected, with the TimeoutError as its context)."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
+        exc.__context__, TimeoutError
+    )
+
+
 def _dropped(exc: BaseException) -> bool:
-    """Whether ``exc`` means the server closed the connection (so a new one may work)."""
+    """Whether ``exc`` means the server closed the connection (so a new one may work).
+    A server that stopped answering did not: reconnecting would wait as long again."""
+    if _timed_out(exc):
+        return False
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return True
     return isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code == _CLOSING
+
+
+def _left(deadline: float) -> float:
+    """Seconds until ``deadline``; TimeoutError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("timed out")
+    return left
+
+
+class _Smtp(smtplib.SMTP):
+    """``smtplib.SMTP`` whose connection (TCP, then the server's greeting) ends by
+    ``deadline``: the configured timeout bounds the whole connect, not each step."""
+
+    def __init__(self, host: str, port: int, *, timeout: float, deadline: float) -> None:
+        self._deadline = deadline
+        super().__init__(host, port, timeout=timeout)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), _left(self._deadline), self.source_address)
+        sock.settimeout(_left(self._deadline))  # the greeting is read next
+        return sock
+
+
+class _SmtpSsl(smtplib.SMTP_SSL):
+    """``smtplib.SMTP_SSL`` bounded as :class:`_Smtp` (TCP, TLS handshake, greeting)."""
+
+    def __init__(
+        self, host: str, port: int, *, timeout: float, deadline: float, context: ssl.SSLContext
+    ) -> None:
+        self._deadline = deadline
+        self._server_name = host  # the certificate must name it
+        super().__init__(host, port, timeout=timeout, context=context)
+
+    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        sock = socket.create_connection((host, port), _left(self._deadline), self.source_address)
+        sock.settimeout(_left(self._deadline))  # the TLS handshake, then the greeting
+        return self.context.wrap_socket(sock, server_hostname=self._server_name)
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:
@@ -146,6 +199,14 @@ class SmtpClient:
         """Run ``command``; a socket error (timeout, reset) discards the connection."""
         try:
             return command(smtp)
+        except smtplib.SMTPServerDisconnected as exc:
+            if not _timed_out(exc):
+                raise
+            self._discard()
+            raise MailConnectionError(
+                f"SMTP server {self.config.endpoint} did not answer within "
+                f"{self.config.timeout:g} s (mail.timeout)"
+            ) from None
         except smtplib.SMTPException:
             raise
         except OSError as exc:
@@ -168,33 +229,56 @@ class SmtpClient:
         return self._smtp
 
     def _open(self) -> smtplib.SMTP:
+        """Connect, set up TLS and log in, all within ``mail.timeout`` seconds."""
         c = self.config
         port = c.effective_port
+        deadline = time.monotonic() + c.timeout
         try:
             if c.security == "ssl":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    c.host, port, timeout=c.timeout, context=self._tls_context()
+                smtp: smtplib.SMTP = _SmtpSsl(
+                    c.host, port, timeout=c.timeout, deadline=deadline, context=self._tls_context()
                 )
             else:
-                smtp = smtplib.SMTP(c.host, port, timeout=c.timeout)
+                smtp = _Smtp(c.host, port, timeout=c.timeout, deadline=deadline)
         except (smtplib.SMTPException, OSError) as exc:
+            if isinstance(exc, smtplib.SMTPServerDisconnected) and _timed_out(exc):
+                raise MailConnectionError(
+                    f"SMTP server {c.endpoint} accepted the connection but sent no greeting "
+                    f"within {c.timeout:g} s (mail.timeout); check that mail.host and "
+                    "mail.port name an SMTP server and mail.security is what it speaks"
+                ) from None
+            if _timed_out(exc):
+                raise MailConnectionError(
+                    f"cannot connect to SMTP server {c.endpoint} within {c.timeout:g} s "
+                    "(mail.timeout); check mail.host, mail.port and mail.security"
+                ) from None
             raise MailConnectionError(
                 f"cannot connect to SMTP server {c.endpoint}: {type(exc).__name__}: "
                 f"{self._scrub(str(exc))}; check mail.host, mail.port and mail.security"
             ) from exc
         try:
-            self._hello(smtp)
+            self._hello(smtp, deadline)
             if c.username is not None:
-                self._login(smtp, c.username)
+                self._login(smtp, c.username, deadline)
+            if smtp.sock is not None:
+                smtp.sock.settimeout(c.timeout)  # from now on, per command
         except BaseException:
             smtp.close()
             raise
         log.debug("mail: connected to %s", c.endpoint)
         return smtp
 
-    def _hello(self, smtp: smtplib.SMTP) -> None:
+    def _late(self, step: str) -> MailConnectionError:
+        c = self.config
+        return MailConnectionError(
+            f"SMTP server {c.endpoint} did not finish {step} within {c.timeout:g} s "
+            "(mail.timeout); the server is too slow or not answering"
+        )
+
+    def _hello(self, smtp: smtplib.SMTP, deadline: float) -> None:
         c = self.config
         try:
+            _bound(smtp, deadline)
             smtp.ehlo()
             if c.security == "starttls":
                 if not smtp.has_extn("starttls"):
@@ -202,15 +286,19 @@ class SmtpClient:
                         f"SMTP server {c.endpoint} does not offer STARTTLS; "
                         "use mail.security: ssl (or plain, on a trusted network only)"
                     )
+                _bound(smtp, deadline)
                 smtp.starttls(context=self._tls_context())
+                _bound(smtp, deadline)
                 smtp.ehlo()
         except (smtplib.SMTPException, OSError) as exc:
+            if _timed_out(exc):
+                raise self._late("setting up the session (EHLO, STARTTLS)") from None
             raise MailConnectionError(
                 f"cannot set up the session with SMTP server {c.endpoint}: "
                 f"{type(exc).__name__}: {self._scrub(str(exc))}"
             ) from exc
 
-    def _login(self, smtp: smtplib.SMTP, username: str) -> None:
+    def _login(self, smtp: smtplib.SMTP, username: str, deadline: float) -> None:
         c = self.config
         if c.security == "plain":
             log.warning(
@@ -220,6 +308,7 @@ class SmtpClient:
             )
         secret = c.password.get_secret_value() if c.password is not None else ""
         try:
+            _bound(smtp, deadline)
             smtp.login(username, secret)
         except smtplib.SMTPAuthenticationError as exc:
             raise MailAuthError(
@@ -233,6 +322,8 @@ class SmtpClient:
                 "(mail.security: starttls or ssl)"
             ) from None
         except (smtplib.SMTPException, OSError) as exc:
+            if _timed_out(exc):
+                raise self._late(f"the login of user {username!r}") from None
             raise MailAuthError(
                 f"login of user {username!r} at SMTP server {c.endpoint} failed: "
                 f"{type(exc).__name__}: {self._scrub(str(exc))}"
@@ -260,6 +351,12 @@ class SmtpClient:
         password = self.config.password
         secret = password.get_secret_value() if password is not None else ""
         return text.replace(secret, MASK) if secret else text
+
+
+def _bound(smtp: smtplib.SMTP, deadline: float) -> None:
+    """The next step of the connect waits at most until ``deadline``."""
+    if smtp.sock is not None:
+        smtp.sock.settimeout(_left(deadline))
 
 
 def _text(reply: bytes | str) -> str:

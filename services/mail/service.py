@@ -58,6 +58,11 @@ class MailService(CommonService):
             return False
         return client.noop() == _OK
 
+    def health_timeout(self) -> float:
+        """``mail.timeout``: NOOP is one command, and each waits at most that long."""
+        settings = self.settings
+        return settings.timeout if isinstance(settings, MailConfig) else super().health_timeout()
+
     def send(
         self, to: str | list[str] | tuple[str, ...], template: str, /, **values: object
     ) -> str:
