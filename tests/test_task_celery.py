@@ -8,6 +8,7 @@ a submit-only process, and the broker being down.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -89,6 +90,43 @@ def test_a_failing_task_gives_failure_with_its_error_and_no_secret(
     stored = everything_stored(client)
     assert done.id.encode() in stored
     assert SECRET.encode() not in stored
+
+
+class TraceRecords(logging.Handler):
+    """Celery's report of each task outcome (``celery.app.trace``), and an event set
+    at the first: Celery logs it after storing the result a waiter may already read."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        self.seen.set()
+
+
+def test_a_failing_task_is_logged_as_one_warning_line_without_a_traceback(
+    make: Factory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Celery's own report of a failure (ERROR, with a traceback) is not what an
+    operator sees: the worker logs one masked WARNING line; Celery's is INFO."""
+    trace = logging.getLogger("celery.app.trace")
+    handler, level = TraceRecords(), trace.level
+    trace.addHandler(handler)
+    trace.setLevel(logging.INFO)
+    try:
+        with caplog.at_level(logging.INFO):
+            done = scenario.failure_is_reported_without_secret(make)
+            assert handler.seen.wait(scenario.WAIT), "celery reported no outcome"
+    finally:
+        trace.removeHandler(handler)
+        trace.setLevel(level)
+    ours = [r for r in caplog.records if r.name == "jaseci_like_services.task.celery_runner"]
+    assert [(r.levelno, r.getMessage()) for r in ours] == [
+        (logging.WARNING, f"task fail[{done.id}] failed: {done.error}")
+    ]
+    assert [(r.levelno, r.exc_info) for r in handler.records] == [(logging.INFO, None)]
 
 
 def test_cancel_of_a_running_task_gives_revoked(make: Factory, gates: Gates) -> None:

@@ -137,7 +137,9 @@ class CeleryRunner:
 
         # Celery compiles a signature from the function's name: an identifier.
         run.__name__ = run.__qualname__ = "task_" + re.sub(r"\W", "_", name)
-        self.app.task(name=name, bind=True, shared=False, typing=False)(run)
+        # throws: a failure is logged once, by _execute, as one line; Celery's own
+        # report of it (ERROR with a traceback) drops to INFO without one.
+        self.app.task(name=name, bind=True, shared=False, typing=False, throws=(TaskFailed,))(run)
         if self.worker is not None:
             self.worker.refresh_tasks()
 
@@ -165,7 +167,9 @@ class CeleryRunner:
         except Exception as exc:
             # Only the masked line reaches the result backend and the worker's log:
             # the original exception (and its traceback) may carry a secret.
-            raise TaskFailed(error_line(exc), error_code(exc)) from None
+            line = error_line(exc)
+            log.warning("task %s[%s] failed: %s", name, task_id, line)
+            raise TaskFailed(line, error_code(exc)) from None
 
     def _store(self, task: Any, state: str, info: dict[str, Any]) -> bool:
         """Write a non-final state in Celery's format, unless the task was cancelled
