@@ -9,9 +9,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from jaseci_like_services.db.storage import folder_error, storage_error
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import QueuePool
@@ -32,9 +33,10 @@ def data_dir(configured: str | None) -> Path:
 
 
 def database_url(configured: str | None, directory: Path) -> URL:
-    """The URL to connect to; the SQLite file's folder is created on first use."""
+    """The URL to connect to; the SQLite file's folder is created on first use
+    (:class:`DatabaseStorageError` naming the folder and the reason if it cannot be)."""
     if not configured:
-        directory.mkdir(parents=True, exist_ok=True)
+        _make_folder(directory, directory / SQLITE_FILE)
         return URL.create("sqlite+aiosqlite", database=str(directory / SQLITE_FILE))
     try:
         url = make_url(configured)
@@ -44,8 +46,16 @@ def database_url(configured: str | None, directory: Path) -> URL:
             "(e.g. postgresql+asyncpg://user@host/name or sqlite+aiosqlite:///path)"
         ) from None
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        Path(url.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.database).expanduser()
+        _make_folder(path.parent, path)
     return url
+
+
+def _make_folder(directory: Path, database: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise folder_error(directory, exc, database.absolute()) from None
 
 
 def _shown(url: str) -> str:
@@ -85,8 +95,21 @@ def create_engine(
     if _is_file(url):
         reader = _sqlite_reader(url, echo=echo, pool_size=pool_size)
         assert url.database is not None
+        path = Path(url.database).expanduser().absolute()
+        _name_storage_errors(engine.sync_engine, path)
+        _name_storage_errors(reader, path)
         use_reader(engine, reader, DataVersion(url.database))
     return engine
+
+
+def _name_storage_errors(engine: Engine, path: Path) -> None:
+    """SQLite's errors about the file or its disk ("unable to open database file",
+    "database or disk is full") raised as :class:`DatabaseStorageError`, naming the
+    file and the operating system's reason."""
+
+    @event.listens_for(engine, "handle_error")
+    def on_error(context: ExceptionContext) -> BaseException | None:
+        return storage_error(context.original_exception, path)
 
 
 def _is_file(url: URL) -> bool:

@@ -9,10 +9,12 @@ import threading
 import time
 
 import click
+from jaseci_like_services.task.config import TaskConfig
 from jaseci_like_services.task.service import TaskService
 
 from jaseci_like import ConfigError, Runtime, ServiceStartError
 from jaseci_like.cli.main import EXIT_STOP_TIMEOUT, handle_errors, runtime_options
+from jaseci_like.config.layers import validate
 from jaseci_like.config.sources import ENV_PREFIX
 from jaseci_like.runtime import describe_error
 
@@ -84,6 +86,15 @@ def _start(runtime: Runtime) -> TaskService:
             f"task.mode = {mode!r} (from {resolved.origin_of(('mode',))}): a separate worker "
             "needs task.mode: celery and a task.broker_url; in embedded mode tasks run "
             "inside the process that submits them"
+        )
+    settings = validate(TaskConfig, resolved)  # typed: "0" from the environment is 0
+    if isinstance(settings, TaskConfig) and settings.workers == 0:
+        # Celery mode allows 0 (a process that only submits); a worker with none runs nothing.
+        raise click.UsageError(
+            f"task.workers = 0 (from {resolved.origin_of(('workers',))}): this worker would "
+            "run no task; give it threads with --concurrency N, or set task.workers to 1 "
+            "or more (e.g. JASECI_LIKE__TASK__WORKERS=4)",
+            click.get_current_context(silent=True),
         )
     runtime.open_store()
     runtime.meta.start_services(runtime.hook, ["task"])
