@@ -7,11 +7,12 @@ it, which is what uvicorn serves.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from jaseci_like_services.api import error_responses
 from jaseci_like_services.api.auth import authenticator
 from jaseci_like_services.api.body_limit import BodyLimit
 from jaseci_like_services.api.inflight import RequestTracker
+from jaseci_like_services.api.request_path import Utf8Path, whole_path
 from jaseci_like_services.api.routes.dotfiles import dotfile_routes
 from jaseci_like_services.api.routes.groups import group_routes
 from jaseci_like_services.api.routes.probes import probe_routes
@@ -34,6 +35,7 @@ def create_app(api: ApiState) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        dependencies=[Depends(whole_path)],
     )
     error_responses.install(app)
     caller = authenticator(api)
@@ -43,6 +45,7 @@ def create_app(api: ApiState) -> FastAPI:
     app.include_router(group_routes(api, caller))
     app.include_router(user_routes(api, caller))
     app.include_router(task_routes(api, caller))
+    app.add_middleware(Utf8Path)
     return app
 
 

@@ -47,6 +47,7 @@ from jaseci_like_services.group_config.types import (
 )
 from jaseci_like_services.group_config.validation import (
     validate_data,
+    validate_lookup_path,
     validate_path,
     validate_permission,
 )
@@ -206,7 +207,9 @@ class DotfileService:
     ) -> Dotfile:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.get(ref, GroupPermission(actor, False), _text(path, "path"))
+        return await self.repository.get(
+            ref, GroupPermission(actor, False), validate_lookup_path(path)
+        )
 
     async def search(
         self,
@@ -246,7 +249,7 @@ class DotfileService:
         changes = self._checked_changes(changes)
         ref = _ref(group, domain, actor)
         return await self.repository.update(
-            ref, GroupPermission(actor, True), _text(path, "path"), changes
+            ref, GroupPermission(actor, True), validate_lookup_path(path), changes
         )
 
     async def delete(
@@ -260,7 +263,9 @@ class DotfileService:
         """Soft delete: the path is free again, the row is kept as ``deleted``."""
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.delete(ref, GroupPermission(actor, True), _text(path, "path"))
+        return await self.repository.delete(
+            ref, GroupPermission(actor, True), validate_lookup_path(path)
+        )
 
     async def purge(
         self,
@@ -273,7 +278,9 @@ class DotfileService:
         """Hard delete of the path's rows (active and deleted); returns how many."""
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        return await self.repository.purge(ref, GroupPermission(actor, True), _text(path, "path"))
+        return await self.repository.purge(
+            ref, GroupPermission(actor, True), validate_lookup_path(path)
+        )
 
     async def usage(
         self, group: GroupKey, *, domain: str | None = None, user: Actor | None = None
@@ -295,7 +302,7 @@ class DotfileService:
         actor = resolve_user(user)
         changes = self._checked_changes(changes)
         ref = _ref(group, domain, actor)
-        paths = [_text(p, "path") for p in _batch(paths, "paths")]
+        paths = [validate_lookup_path(p) for p in _batch(paths, "paths")]
         return await self.repository.batch_update(ref, GroupPermission(actor, True), paths, changes)
 
     async def batch_delete(
@@ -308,7 +315,7 @@ class DotfileService:
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        paths = [_text(p, "path") for p in _batch(paths, "paths")]
+        paths = [validate_lookup_path(p) for p in _batch(paths, "paths")]
         return await self.repository.batch_delete(ref, GroupPermission(actor, True), paths)
 
     async def batch_purge(
@@ -321,7 +328,7 @@ class DotfileService:
     ) -> int:
         actor = resolve_user(user)
         ref = _ref(group, domain, actor)
-        paths = [_text(p, "path") for p in _batch(paths, "paths")]
+        paths = [validate_lookup_path(p) for p in _batch(paths, "paths")]
         return await self.repository.batch_purge(ref, GroupPermission(actor, True), paths)
 
     async def bulk_create(

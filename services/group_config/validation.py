@@ -30,21 +30,51 @@ def utf8_size(text: str, what: str) -> int:
     try:
         return len(text.encode("utf-8"))
     except UnicodeEncodeError:
-        error = InvalidDotfilePath if what == "path" else InvalidDotfileData
-        raise error(f"the {what} is not valid Unicode text (it cannot be UTF-8 encoded)") from None
+        if what == "path":
+            raise InvalidDotfilePath(
+                f"path {text[:100]!a}: not valid Unicode text (not UTF-8 text: a lone"
+                " surrogate, or in a URL a percent-escape such as %FF that is part of no"
+                " UTF-8 character)"
+            ) from None
+        raise InvalidDotfileData(
+            f"the {what} is not UTF-8 text: it holds a lone surrogate (such as \\ud800 in JSON)"
+        ) from None
 
 
-def validate_path(path: object) -> str:
-    """``path`` if it is a relative POSIX path the service accepts (case-sensitive)."""
+def _control_character(text: str) -> str | None:
+    """The first control character (C0, DEL, C1) of ``text``, as U+XXXX, or None."""
+    for ch in text:
+        if unicodedata.category(ch) == "Cc":
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def validate_lookup_path(path: object) -> str:
+    """``path`` if some dotfile could be stored under it: text, not empty, UTF-8, no
+    control character, at most 255 bytes.
+
+    Reads, updates and deletes check this much, so that ``.nl`` plus a newline is
+    refused rather than looked up; the naming rules below are for new paths only (a
+    path stored before a rule was added stays reachable).
+    """
     if not isinstance(path, str) or not path:
         raise InvalidDotfilePath("a dotfile path must be a non-empty string")
-    if any(unicodedata.category(ch) == "Cc" for ch in path):
-        raise InvalidDotfilePath(f"{path!r}: control characters are not allowed in a path")
     size = utf8_size(path, "path")
+    control = _control_character(path)
+    if control is not None:
+        raise InvalidDotfilePath(
+            f"{path!r}: control characters ({control} here) are not allowed in a path"
+        )
     if size > MAX_PATH_BYTES:
         raise InvalidDotfilePath(
             f"path of {size} bytes: at most {MAX_PATH_BYTES} bytes (UTF-8) are allowed"
         )
+    return path
+
+
+def validate_path(path: object) -> str:
+    """``path`` if it is a relative POSIX path the service accepts (case-sensitive)."""
+    path = validate_lookup_path(path)
     if path.startswith("/"):
         raise InvalidDotfilePath(f"{path!r}: the path must be relative (no leading '/')")
     parts = path.split("/")
