@@ -12,6 +12,7 @@ import binascii
 import datetime as dt
 import hashlib
 import json
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -126,14 +127,67 @@ def _encode_value(value: Any) -> list[Any]:
 
 
 def _decode_value(item: Any) -> Any:
+    if not isinstance(item, list) or len(item) != 2:
+        raise ValueError("not a tagged value")
     tag, value = item
-    if tag == "u":
+    if tag == "u" and isinstance(value, str):
         return uuid.UUID(value)
-    if tag == "t":
+    if tag == "t" and isinstance(value, str):
         return dt.datetime.fromisoformat(value)
-    if tag == "j":
+    if tag == "j" and (value is None or isinstance(value, bool | int | float | str)):
         return value
     raise ValueError(tag)
+
+
+#: Longest token :func:`decode_cursor` reads; the ones it issues are far shorter.
+MAX_CURSOR_CHARS = 4096
+#: Integers the databases take (signed 64-bit).
+_INT_RANGE = range(-(1 << 63), 1 << 63)
+
+
+def _expected_type(order: Order) -> type | None:
+    try:
+        python_type: type = order.column.type.python_type
+    except NotImplementedError:  # a type that does not say: the database will judge
+        return None
+    return python_type
+
+
+def _fits(order: Order, value: Any) -> bool:
+    """Whether ``value`` is a key the ordering's column could hold: a crafted cursor must
+    not reach the database as a value of another type (SQLite would compare it anyway
+    and answer a meaningless page)."""
+    if value is None:
+        return bool(getattr(order.column, "nullable", False))
+    expected = _expected_type(order)
+    if expected is bool or expected is uuid.UUID:
+        return isinstance(value, expected)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool) and value in _INT_RANGE
+    if expected is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and _finite(value)
+    if expected is str:
+        return isinstance(value, str) and "\x00" not in value and _utf8(value)
+    if expected is dt.datetime:
+        # An aware key for an aware column (UtcDateTime refuses naive ones), naive otherwise.
+        aware = bool(getattr(order.column.type, "timezone", False))
+        return isinstance(value, dt.datetime) and (value.tzinfo is not None or not aware)
+    return True  # a type not listed here (an enum...): the database judges, as it did
+
+
+def _finite(number: float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def encode_cursor(orders: Sequence[Order], values: Sequence[Any]) -> str:
@@ -144,16 +198,25 @@ def encode_cursor(orders: Sequence[Order], values: Sequence[Any]) -> str:
 
 
 def decode_cursor(orders: Sequence[Order], token: str) -> list[Any]:
-    """The key values a token holds; InvalidQuery for a token of another ordering or garbage."""
+    """The key values a token holds; InvalidQuery for a token of another ordering, or for
+    anything else that is not a token this service issued (whatever its shape)."""
+    not_ours = InvalidQuery("the cursor is not one this service issued")
+    if not isinstance(token, str) or not token or len(token) > MAX_CURSOR_CHARS:
+        raise not_ours
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         doc = json.loads(raw)
+        if not isinstance(doc, dict) or not isinstance(doc.get("v"), list):
+            raise ValueError("not a cursor document")
         values = [_decode_value(item) for item in doc["v"]]
-        fingerprint = doc["o"]
-    except (binascii.Error, ValueError, TypeError, KeyError, UnicodeDecodeError):
-        raise InvalidQuery("the cursor is not one this service issued") from None
+        fingerprint = doc.get("o")
+    except (binascii.Error, ValueError, TypeError, RecursionError):
+        # ValueError covers bad JSON and text, UUIDs, dates and digit counts alike.
+        raise not_ours from None
     if fingerprint != _fingerprint(orders) or len(values) != len(orders):
         raise InvalidQuery("the cursor belongs to another ordering of the results")
+    if not all(_fits(order, value) for order, value in zip(orders, values, strict=True)):
+        raise not_ours
     return values
 
 
