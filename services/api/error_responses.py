@@ -10,12 +10,15 @@ secrets masked.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from jaseci_like_services.api.dto.v1.common import NO_CONTROL
+from jaseci_like_services.api.dto.v1.dotfiles import PERMISSION
 from jaseci_like_services.api.errors import DatabaseUnavailable, ServiceUnavailable
 from sqlalchemy.exc import DataError, DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -23,7 +26,7 @@ from starlette.exceptions import HTTPException
 
 from jaseci_like import JaseciLikeError, StoreUnavailable
 from jaseci_like.config.secrets import mask_url
-from jaseci_like.repository import is_transient
+from jaseci_like.repository import InvalidQuery, is_transient
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +97,52 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in loc) or "request"
+    # Each branch of a union adds its schema to the location ("function-after[...]"):
+    # the name of no field, and long.
+    named = (str(part) for part in loc if not _branch(part))
+    return ".".join(named) or "request"
+
+
+def _branch(part: int | str) -> bool:
+    return isinstance(part, str) and ("[" in part or "(" in part)
+
+
+#: What the patterns of our schemas ask for, in words (pydantic shows the expression).
+_PATTERN_MEANS = {
+    NO_CONTROL: "must not contain control characters",
+    PERMISSION: "must be three octal digits, such as 644 or 755",
+}
+#: Where the paging input of a request sits: refused there, it is an ``invalid_query``
+#: (400), as a cursor the query cannot use is.
+_PAGING = (("query", "limit"), ("query", "offset"), ("body", "page"))
+
+
+def _said(error: Mapping[str, Any]) -> str:
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str((error.get("ctx") or {}).get("pattern"))
+        return _PATTERN_MEANS.get(pattern, "has characters this field does not take")
+    message = str(error.get("msg", "invalid"))
+    return message.removeprefix("Value error, ")
+
+
+def _paging(loc: tuple[int | str, ...]) -> bool:
+    return any(loc[: len(where)] == where for where in _PAGING)
 
 
 async def on_validation_error(request: Request, exc: Exception) -> Response:
-    """422 naming each refused field (an unknown field too); the input is not echoed."""
+    """422 naming each refused field (an unknown field too); the input is not echoed.
+    Refused paging input (limit, offset, a page of a body) is a 400 ``invalid_query``."""
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
-    parts = [f"{_where(tuple(e.get('loc', ())))}: {e.get('msg', 'invalid')}" for e in errors]
+    if len(errors) > 1:
+        # A value refused by the `X | None` of an optional field: "should be None" is no help.
+        errors = [e for e in errors if e.get("type") != "none_required"] or errors
+    locs = [tuple(e.get("loc", ())) for e in errors]
+    parts = [f"{_where(loc)}: {_said(e)}" for loc, e in zip(locs, errors, strict=True)]
     more = f" (and {len(parts) - MAX_DETAILS} more)" if len(parts) > MAX_DETAILS else ""
     message = "; ".join(parts[:MAX_DETAILS]) + more
+    if locs and all(_paging(loc) for loc in locs):
+        return error_json(400, InvalidQuery.code, message)
     return error_json(422, "validation_error", message or "the request is not valid")
 
 

@@ -20,9 +20,16 @@ exactly as before. The group ``research`` (domain ``default``) holds ``.bashrc``
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from jaseci_like_services.group_config.models import dotfiles
+
+from jaseci_like.repository import Order
+from jaseci_like.repository.pagination import encode_cursor
 
 GROUP = "research"
 SECRET = "hunter2-8f3b1c"
@@ -877,6 +884,8 @@ PLUGINS = [
 
 _DOTFILES = f"/v1/groups/{GROUP}/dotfiles"
 _JSON = "validation_error"
+_PATH = "invalid_dotfile_path"
+_QUERY = "invalid_query"
 
 API = [
     ApiCase(
@@ -974,7 +983,7 @@ API = [
         "path-control-character",
         "PUT",
         f"{_DOTFILES}/a%01b",
-        _http(422, _JSON, "path.path"),
+        _http(422, _PATH, "'a\\x01b'", "control characters"),
         json={"data": "x"},
     ),
     ApiCase(
@@ -988,9 +997,45 @@ API = [
         "path-not-utf8",
         "GET",
         f"{_DOTFILES}/%ff%fe",
-        _http(404, "dotfile_not_found", "no dotfile"),
+        _http(422, _PATH, "not UTF-8 text"),
     ),
-    ApiCase("group-nul", "GET", "/v1/groups/%00/dotfiles", _http(422, _JSON, "path.group")),
+    ApiCase(
+        "group-nul",
+        "GET",
+        "/v1/groups/%00/dotfiles",
+        _http(422, _JSON, "path.group: must not contain control characters"),
+    ),
+    ApiCase(
+        "group-trailing-newline",
+        "GET",
+        f"/v1/groups/{GROUP}%0A/dotfiles/.bashrc",
+        _http(422, _JSON, "path.group: must not contain control characters"),
+    ),
+    ApiCase(
+        "group-not-utf8",
+        "GET",
+        "/v1/groups/%FF/dotfiles",
+        _http(422, _JSON, "path.group: must be UTF-8 text"),
+    ),
+    ApiCase(
+        "member-not-utf8",
+        "PUT",
+        f"/v1/groups/{GROUP}/members/%C3%28",
+        _http(422, _JSON, "path.member: must be UTF-8 text"),
+    ),
+    ApiCase(
+        "listing-trailing-newline",
+        "GET",
+        f"{_DOTFILES}%0A",
+        _http(404, "not_found", "Not Found"),
+    ),
+    ApiCase(
+        "create-group-trailing-newline",
+        "PUT",
+        "/v1/groups%0A",
+        _http(404, "not_found", "Not Found"),
+        json={"name": "newline"},
+    ),
     ApiCase(
         "group-sql-looking",
         "GET",
@@ -1003,7 +1048,7 @@ API = [
         f"{_DOTFILES}?domain={'d' * 65}",
         _http(422, _JSON, "query.domain"),
     ),
-    ApiCase("limit-zero", "GET", f"{_DOTFILES}?limit=0", _http(422, _JSON, "query.limit")),
+    ApiCase("limit-zero", "GET", f"{_DOTFILES}?limit=0", _http(400, _QUERY, "query.limit")),
     ApiCase(
         "search-unknown-field",
         "POST",
@@ -1028,6 +1073,259 @@ API = [
         Stored("x'; DELETE FROM gc_dotfiles; --", "1' UNION SELECT key_hash FROM api_keys --"),
         json={"data": "1' UNION SELECT key_hash FROM api_keys --"},
     ),
+]
+
+
+# -- URL paths: every control character at the start, middle and end; escapes not UTF-8 ----
+
+_METHODS = ("PUT", "GET", "PATCH", "DELETE")
+_BODIES: Mapping[str, Any] = {"PUT": {"data": "x"}, "PATCH": {"data": "x"}}
+#: C0, DEL and C1: the characters a path may not hold.
+CONTROL_CHARACTERS = [chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))]
+
+
+def _escaped(text: str) -> str:
+    return "".join(f"%{b:02X}" for b in text.encode())
+
+
+def _control_character_cases() -> list[ApiCase]:
+    """Each character at three places; ``.bashrc`` exists, so a character dropped at
+    the end would act on it (GET answers it, DELETE removes it...)."""
+    cases = []
+    for n, ch in enumerate(CONTROL_CHARACTERS):
+        code, e = f"U+{ord(ch):04X}", _escaped(ch)
+        places = (("start", f"{e}.rc"), ("middle", f".a{e}b"), ("end", f".bashrc{e}"))
+        for m, (where, path) in enumerate(places):
+            method = _METHODS[(n + m) % len(_METHODS)]
+            expect = Refused(_PATH, ("control characters", code), status=422, hides=(ch,))
+            url = f"{_DOTFILES}/{path}"
+            body = _BODIES.get(method)
+            cases.append(ApiCase(f"path-{where}-{code}", method, url, expect, json=body))
+    return cases
+
+
+#: Percent-escapes that spell no UTF-8 character: decoded to U+FFFD they would make
+#: different byte strings one path.
+NOT_UTF8 = {
+    "ff": "%FF",
+    "fe-lowercase": "%fe",
+    "c3-28": "%C3%28",
+    "overlong-slash": "%C0%AF",
+    "overlong-dot": "%C0%AE%C0%AE",
+    "surrogate-d800": "%ED%A0%80",
+    "above-10ffff": "%F4%90%80%80",
+    "truncated-euro": "%E2%82",
+    "lone-continuation": "%80",
+    "five-byte-form": "%F8%88%80%80%80",
+    "latin1-e-acute": "caf%E9",
+    "valid-then-invalid": "%C3%A9%FF",
+}
+
+
+def _not_utf8_cases() -> list[ApiCase]:
+    cases = []
+    for n, (name, escape) in enumerate(NOT_UTF8.items()):
+        for m, path in enumerate((escape, f".bashrc{escape}", f".a/{escape}/b")):
+            method = _METHODS[(n + m) % len(_METHODS)]
+            cases.append(
+                ApiCase(
+                    f"path-not-utf8-{name}-{m}",
+                    method,
+                    f"{_DOTFILES}/{path}",
+                    _http(422, _PATH, "not UTF-8 text"),
+                    json=_BODIES.get(method),
+                )
+            )
+    return cases
+
+
+# -- pagination: crafted cursors, page parameters of the wrong type ---------------------------
+
+
+def _token(doc: Any) -> str:
+    """A cursor-looking token: ``doc`` as JSON (``bytes``: as they are), base64url."""
+    raw = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _fingerprint(*columns: Any) -> str:
+    """The ordering mark of the cursors the dotfile search issues (taken from a real one)."""
+    real = encode_cursor([Order(c) for c in columns], [None] * len(columns))
+    mark: str = json.loads(base64.urlsafe_b64decode(real + "=" * (-len(real) % 4)))["o"]
+    return mark
+
+
+#: ``order: path`` pages by (path, id); ``order: created`` by id.
+_BY_PATH = _fingerprint(dotfiles.c.path, dotfiles.c.id)
+_BY_CREATED = _fingerprint(dotfiles.c.id)
+_DATE = "2024-01-01T00:00:00+00:00"
+
+
+def _keys(path: Any, id_: Any) -> str:
+    return _token({"o": _BY_PATH, "v": [path, id_]})
+
+
+#: A well-formed cursor (a page after ".a"): the crafted ones differ from it in one thing.
+GOOD_CURSOR = _keys(["j", ".a"], ["j", 1])
+CRAFTED_CURSORS = {
+    "not-base64": "!!!not*base64!!!",
+    "empty": "",
+    "overlong": "A" * 5000,
+    "non-ascii": "\u00e9t\u00e9",
+    "control-character": "eyJ\x01",
+    "one-character": "e",
+    "base64-of-text": _token(b"hello, cursor"),
+    "base64-of-binary": _token(b"\xff\xfe\x00\x01"),
+    "json-list": _token([_BY_PATH, [["j", ".a"], ["j", 1]]]),
+    "json-string": _token("cursor"),
+    "json-number": _token(5),
+    "json-null": _token(None),
+    "json-huge-number": _token(b"1" * 5000),
+    "json-deep-nesting": _token(b"[" * 100_000 + b"]" * 100_000),
+    "no-values": _token({"o": _BY_PATH}),
+    "no-ordering": _token({"v": [["j", ".a"], ["j", 1]]}),
+    "values-a-number": _token({"o": _BY_PATH, "v": 5}),
+    "values-a-string": _token({"o": _BY_PATH, "v": "j1"}),
+    "values-an-object": _token({"o": _BY_PATH, "v": {"j": ".a", "u": 1}}),
+    "values-empty": _token({"o": _BY_PATH, "v": []}),
+    "values-too-many": _token({"o": _BY_PATH, "v": [["j", ".a"], ["j", 1], ["j", 2]]}),
+    "value-not-a-pair": _keys(["j"], ["j", 1]),
+    "value-a-string": _keys("j.a", ["j", 1]),
+    "value-unknown-tag": _keys(["x", ".a"], ["j", 1]),
+    "ordering-a-list": _token({"o": [_BY_PATH], "v": [["j", ".a"], ["j", 1]]}),
+    "another-ordering": _token({"o": _BY_CREATED, "v": [["j", 1]]}),
+    "path-a-number": _keys(["j", 5], ["j", 1]),
+    "path-null": _keys(["j", None], ["j", 1]),
+    "path-a-list": _keys(["j", [".a"]], ["j", 1]),
+    "path-with-nul": _keys(["j", ".a\x00b"], ["j", 1]),
+    "path-lone-surrogate": _keys(["j", "\ud800"], ["j", 1]),
+    "id-text": _keys(["j", ".a"], ["j", "1"]),
+    "id-boolean": _keys(["j", ".a"], ["j", True]),
+    "id-float": _keys(["j", ".a"], ["j", 1.5]),
+    "id-huge": _keys(["j", ".a"], ["j", 10**30]),
+    "id-huge-negative": _keys(["j", ".a"], ["j", -(10**30)]),
+    "id-nan": _keys(["j", ".a"], ["j", float("nan")]),
+    "id-infinity": _keys(["j", ".a"], ["j", float("inf")]),
+    "id-a-list": _keys(["j", ".a"], ["j", [1, 2]]),
+    "id-an-object": _keys(["j", ".a"], ["j", {"id": 1}]),
+    "id-null": _keys(["j", ".a"], ["j", None]),
+    "id-a-date": _keys(["j", ".a"], ["t", _DATE]),
+    "id-a-uuid": _keys(["j", ".a"], ["u", "00000000-0000-0000-0000-000000000000"]),
+    "date-not-a-date": _keys(["j", ".a"], ["t", "yesterday"]),
+    "date-a-number": _keys(["j", ".a"], ["t", 20240101]),
+    "uuid-not-a-uuid": _keys(["j", ".a"], ["u", "not-a-uuid"]),
+    "created-order-a-date": _token({"o": _BY_CREATED, "v": [["t", _DATE]]}),
+}
+
+
+def _cursor_cases() -> list[ApiCase]:
+    cases = [
+        ApiCase(
+            "cursor-well-formed-accepted",
+            "POST",
+            f"{_DOTFILES}/search",
+            Answered((".bashrc",)),
+            json={"order": "path", "page": {"by": "cursor", "after": GOOD_CURSOR}},
+        )
+    ]
+    for n, (name, token) in enumerate(CRAFTED_CURSORS.items()):
+        order = "created" if name.startswith("created-") else "path"
+        way = ("after", "before")[n % 2]
+        cases.append(
+            ApiCase(
+                f"cursor-{name}",
+                "POST",
+                f"{_DOTFILES}/search",
+                _http(400, _QUERY, "cursor" if name not in ("empty", "overlong") else "page"),
+                json={"order": order, "page": {"by": "cursor", way: token}},
+            )
+        )
+    return cases
+
+
+#: ``?limit=...&offset=...`` a listing refuses, and what the message names.
+PAGE_QUERIES = {
+    "limit-text": ("limit=ten", "query.limit"),
+    "limit-empty": ("limit=", "query.limit"),
+    "limit-negative": ("limit=-1", "query.limit"),
+    "limit-huge": ("limit=99999999999999999999999999", "query.limit"),
+    "limit-float": ("limit=1.5", "query.limit"),
+    "limit-exponent": ("limit=1e3", "query.limit"),
+    "limit-boolean": ("limit=true", "query.limit"),
+    "limit-hex": ("limit=0x10", "query.limit"),
+    "limit-nul": ("limit=5%00", "query.limit"),
+    "limit-repeated": ("limit=5&limit=6", "limit is given 2 times"),
+    "offset-text": ("offset=first", "query.offset"),
+    "offset-negative": ("offset=-5", "query.offset"),
+    "offset-huge": ("offset=1000000000000000000000", "query.offset"),
+    "offset-float": ("offset=2.5", "query.offset"),
+    "offset-repeated": ("offset=0&offset=0", "offset is given 2 times"),
+    "both-wrong": ("limit=x&offset=y", "query.offset"),
+}
+_LISTINGS = (_DOTFILES, "/v1/groups", "/v1/users", f"/v1/groups/{GROUP}/members")
+
+
+def _page_query_cases() -> list[ApiCase]:
+    return [
+        ApiCase(
+            f"page-{name}-{n % len(_LISTINGS)}",
+            "GET",
+            f"{_LISTINGS[n % len(_LISTINGS)]}?{query}",
+            _http(400, _QUERY, says),
+        )
+        for n, (name, (query, says)) in enumerate(PAGE_QUERIES.items())
+    ]
+
+
+#: ``page`` of a search body that is refused, and what the message names.
+PAGE_BODIES: dict[str, tuple[Any, str]] = {
+    "limit-text": ({"limit": "ten"}, "page.offset.limit"),
+    "limit-numeric-text": ({"limit": "5"}, "page.offset.limit"),
+    "limit-negative": ({"limit": -1}, "page.offset.limit"),
+    "limit-float": ({"limit": 1.5}, "page.offset.limit"),
+    "limit-whole-float": ({"limit": 5.0}, "page.offset.limit"),
+    "limit-boolean": ({"limit": True}, "page.offset.limit"),
+    "limit-null": ({"limit": None}, "page.offset.limit"),
+    "limit-list": ({"limit": [5]}, "page.offset.limit"),
+    "limit-huge": ({"limit": 10**30}, "page.offset.limit"),
+    "offset-huge": ({"offset": 10**30}, "page.offset.offset"),
+    "offset-negative": ({"offset": -1}, "page.offset.offset"),
+    "unknown-field": ({"colour": "red"}, "page.offset.colour"),
+    "unknown-kind": ({"by": "sideways"}, "'by': 'offset'"),
+    "kind-a-number": ({"by": 1}, "'by': 'offset'"),
+    "not-an-object": ("page two", "'by': 'offset'"),
+    "a-list": ([{"limit": 5}], "'by': 'offset'"),
+    "cursor-limit-zero": ({"by": "cursor", "limit": 0}, "page.cursor.limit"),
+    "cursor-both-ways": ({"by": "cursor", "after": "a", "before": "b"}, "not both"),
+    "cursor-a-number": ({"by": "cursor", "after": 5}, "page.cursor.after"),
+    "cursor-a-list": ({"by": "cursor", "before": ["a"]}, "page.cursor.before"),
+    "cursor-with-offset": ({"by": "cursor", "offset": 5}, "page.cursor.offset"),
+    "cursor-control-character": (
+        {"by": "cursor", "after": "eyJ\x1b[2J"},
+        "page.cursor.after: must not contain control characters",
+    ),
+}
+
+
+def _page_body_cases() -> list[ApiCase]:
+    return [
+        ApiCase(
+            f"search-page-{name}",
+            "POST",
+            f"{_DOTFILES}/search",
+            _http(400, _QUERY, says),
+            json={"page": page},
+        )
+        for name, (page, says) in PAGE_BODIES.items()
+    ]
+
+
+API += [
+    *_control_character_cases(),
+    *_not_utf8_cases(),
+    *_cursor_cases(),
+    *_page_query_cases(),
+    *_page_body_cases(),
 ]
 
 CASES: list[Case] = [*CONFIG_FILES, *ENVIRONMENT, *COMMAND_LINES, *MANIFESTS, *PLUGINS, *API]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query, Request
 from fastapi.responses import Response
 from jaseci_like_services.api.dto.v1.common import NO_CONTROL, ErrorV1
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+from jaseci_like.repository import InvalidQuery, OffsetPagination
 
 _DESCRIPTIONS = {
     400: "A limit of the group, or a page or cursor that cannot be used.",
@@ -24,8 +26,24 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorV1, "description": text} for status, text in _DESCRIPTIONS.items()
 }
 
+
+def _utf8(value: str) -> str:
+    """A URL part that was UTF-8: a percent-escape that is not (``%FF``) reaches the
+    routes as a lone surrogate (see request_path.py), and is refused here."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "must be UTF-8 text (a percent-escape such as %FF is not part of a UTF-8 character)"
+        ) from None
+    return value
+
+
+#: Text of the URL, checked to be UTF-8.
+UrlText = Annotated[str, AfterValidator(_utf8)]
+
 GroupParam = Annotated[
-    str,
+    UrlText,
     Path(
         min_length=1,
         max_length=255,
@@ -34,7 +52,7 @@ GroupParam = Annotated[
     ),
 ]
 UserParam = Annotated[
-    str,
+    UrlText,
     Path(
         min_length=1,
         max_length=255,
@@ -43,7 +61,7 @@ UserParam = Annotated[
     ),
 ]
 DomainQuery = Annotated[
-    str | None,
+    UrlText | None,
     Query(
         min_length=1,
         max_length=64,
@@ -51,8 +69,24 @@ DomainQuery = Annotated[
         description="Domain of a group named by name (default: the caller's).",
     ),
 ]
-LimitQuery = Annotated[int, Query(ge=1, le=1000)]
-OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000)]
+LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows on the page.")]
+OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000, description="Rows skipped before it.")]
+
+
+def _offset_page(
+    request: Request, limit: LimitQuery = 100, offset: OffsetQuery = 0
+) -> OffsetPagination:
+    """The page asked for; a parameter given twice is refused (which one counts would be
+    a guess). A value that is not a number in range is refused before this runs."""
+    for name in ("limit", "offset"):
+        given = len(request.query_params.getlist(name))
+        if given > 1:
+            raise InvalidQuery(f"{name} is given {given} times: give it once")
+    return OffsetPagination(limit, offset)
+
+
+#: ``?limit=&offset=`` of a listing, as a page.
+PageQuery = Annotated[OffsetPagination, Depends(_offset_page)]
 
 
 class JsonBody(Response):

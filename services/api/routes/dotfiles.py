@@ -30,13 +30,14 @@ from jaseci_like_services.api.dto.v1.mapping import (
     dotfile_v1,
     dotfile_written_v1,
 )
+from jaseci_like_services.api.request_path import TEXT
 from jaseci_like_services.api.routes.common import (
     ERRORS,
     DomainQuery,
     GroupParam,
     JsonBody,
-    LimitQuery,
-    OffsetQuery,
+    PageQuery,
+    UrlText,
 )
 from jaseci_like_services.api.routes.tasks import submit
 from jaseci_like_services.api.state import ApiState
@@ -50,20 +51,22 @@ from jaseci_like_services.group_config.types import (
 
 from jaseci_like.repository import UNSET, CursorPagination, OffsetPagination, Pagination
 
+# Checked by group_config, not here: a refused path is its `invalid_dotfile_path`,
+# whatever the reason (a control character, not UTF-8, too long...).
 DotfilePath = Annotated[
     str,
     Path(
-        min_length=1,
-        max_length=255,
-        pattern=NO_CONTROL,
-        description="A relative POSIX path such as `.bashrc` or `.config/git/config`.",
+        description="A relative POSIX path such as `.bashrc` or `.config/git/config`: "
+        "at most 255 bytes of UTF-8, no control characters.",
     ),
 ]
 PrefixQuery = Annotated[
-    str | None,
+    UrlText | None,
     Query(min_length=1, max_length=255, pattern=NO_CONTROL, description="Paths starting so."),
 ]
 OrderQuery = Annotated[Literal["created", "path"], Query()]
+#: One dotfile: the rest of the URL, newlines included (refused then by the path check).
+ITEM = f"/{{path:{TEXT}}}"
 
 
 def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -> APIRouter:
@@ -74,18 +77,17 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
     async def list_dotfiles(
         group: GroupParam,
         user: Caller,
+        page: PageQuery,
         domain: DomainQuery = None,
         path_prefix: PrefixQuery = None,
         order: OrderQuery = "created",
-        limit: LimitQuery = 100,
-        offset: OffsetQuery = 0,
     ) -> JsonBody:
         """The group's active dotfiles, and ``leftover_space``: the bytes it may still hold."""
         listing = await api.group_config().dotfiles.search(
             group,
             path_prefix=path_prefix,
             order=DotfileOrder(order),
-            pagination=OffsetPagination(limit, offset),
+            pagination=page,
             domain=domain,
             user=user,
         )
@@ -157,7 +159,7 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
         }
         return await submit(api, background.IMPORT, kwargs, user)
 
-    @router.get("/{path:path}", response_model=DotfileV1, operation_id="group-dotfile-get")
+    @router.get(ITEM, response_model=DotfileV1, operation_id="group-dotfile-get")
     async def get_dotfile(
         group: GroupParam, path: DotfilePath, user: Caller, domain: DomainQuery = None
     ) -> JsonBody:
@@ -165,7 +167,7 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
         return JsonBody(dotfile_v1(found))
 
     @router.put(
-        "/{path:path}",
+        ITEM,
         status_code=201,
         response_model=DotfileWrittenV1,
         operation_id="group-dotfile-create",
@@ -182,9 +184,7 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
         result = await api.group_config().dotfiles.create(group, spec, domain=domain, user=user)
         return JsonBody(dotfile_written_v1(result), status_code=201)
 
-    @router.patch(
-        "/{path:path}", response_model=DotfileWrittenV1, operation_id="group-dotfile-update"
-    )
+    @router.patch(ITEM, response_model=DotfileWrittenV1, operation_id="group-dotfile-update")
     async def update_dotfile(
         group: GroupParam,
         path: DotfilePath,
@@ -202,7 +202,7 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
         return JsonBody(dotfile_written_v1(result))
 
     @router.delete(
-        "/{path:path}",
+        ITEM,
         status_code=204,
         response_class=Response,
         operation_id="group-dotfile-delete",

@@ -20,15 +20,12 @@ from jaseci_like_services.api.routes.common import (
     DomainQuery,
     GroupParam,
     JsonBody,
-    LimitQuery,
-    OffsetQuery,
+    PageQuery,
     UserParam,
 )
 from jaseci_like_services.api.state import ApiState
 from jaseci_like_services.api.types import user_key
 from jaseci_like_services.group_config.types import CurrentUser
-
-from jaseci_like.repository import OffsetPagination
 
 
 def group_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -> APIRouter:
@@ -36,14 +33,10 @@ def group_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -
     Caller = Annotated[CurrentUser, Depends(caller)]
 
     @router.get("", response_model=GroupListV1, operation_id="groups-list")
-    async def list_groups(
-        user: Caller, domain: DomainQuery = None, limit: LimitQuery = 100, offset: OffsetQuery = 0
-    ) -> JsonBody:
+    async def list_groups(user: Caller, page: PageQuery, domain: DomainQuery = None) -> JsonBody:
         """Superadmin: every group (or a domain's); admin: their domain's; user: theirs."""
-        page = await api.group_config().groups.search(
-            domain=domain, pagination=OffsetPagination(limit, offset), user=user
-        )
-        return JsonBody(group_list_v1(page))
+        found = await api.group_config().groups.search(domain=domain, pagination=page, user=user)
+        return JsonBody(group_list_v1(found))
 
     @router.put("", status_code=201, response_model=GroupV1, operation_id="group-create")
     async def create_group(body: GroupCreateV1, user: Caller) -> JsonBody:
@@ -74,14 +67,13 @@ def group_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -
     async def list_members(
         group: GroupParam,
         user: Caller,
+        page: PageQuery,
         domain: DomainQuery = None,
-        limit: LimitQuery = 100,
-        offset: OffsetQuery = 0,
     ) -> JsonBody:
-        page = await api.group_config().groups.members(
-            group, domain=domain, pagination=OffsetPagination(limit, offset), user=user
+        members = await api.group_config().groups.members(
+            group, domain=domain, pagination=page, user=user
         )
-        return JsonBody(user_list_v1(page))
+        return JsonBody(user_list_v1(members))
 
     @router.put(
         "/{group}/members/{member}",

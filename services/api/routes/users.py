@@ -12,15 +12,12 @@ from jaseci_like_services.api.routes.common import (
     ERRORS,
     DomainQuery,
     JsonBody,
-    LimitQuery,
-    OffsetQuery,
+    PageQuery,
     UserParam,
 )
 from jaseci_like_services.api.state import ApiState
 from jaseci_like_services.api.types import user_key
 from jaseci_like_services.group_config.types import CurrentUser
-
-from jaseci_like.repository import OffsetPagination
 
 
 def user_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -> APIRouter:
@@ -28,14 +25,10 @@ def user_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) ->
     Caller = Annotated[CurrentUser, Depends(caller)]
 
     @router.get("", response_model=UserListV1, operation_id="users-list")
-    async def list_users(
-        user: Caller, domain: DomainQuery = None, limit: LimitQuery = 100, offset: OffsetQuery = 0
-    ) -> JsonBody:
+    async def list_users(user: Caller, page: PageQuery, domain: DomainQuery = None) -> JsonBody:
         """Superadmin: every user (or a domain's); admin: their domain's; user: themselves."""
-        page = await api.group_config().users.search(
-            domain=domain, pagination=OffsetPagination(limit, offset), user=user
-        )
-        return JsonBody(user_list_v1(page))
+        found = await api.group_config().users.search(domain=domain, pagination=page, user=user)
+        return JsonBody(user_list_v1(found))
 
     @router.put("", status_code=201, response_model=UserV1, operation_id="user-create")
     async def create_user(body: UserCreateV1, user: Caller) -> JsonBody:

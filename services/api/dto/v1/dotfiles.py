@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from jaseci_like_services.api.dto.v1.common import Line, PageV1, Request, Text
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 #: Three octal digits, as ``chmod`` takes them.
@@ -72,8 +72,9 @@ class OffsetV1(Request):
     """Page by offset (the default): ``limit`` rows after skipping ``offset``."""
 
     by: Literal["offset"] = "offset"
-    limit: int = Field(default=50, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0, le=1_000_000)
+    # Strict: true, "5" or 5.0 is a mistake to point out, not a number to guess.
+    limit: int = Field(default=50, ge=1, le=1000, strict=True)
+    offset: int = Field(default=0, ge=0, le=1_000_000, strict=True)
 
 
 Cursor = Annotated[Line, Field(min_length=1, max_length=2000)]
@@ -88,7 +89,7 @@ class CursorV1(Request):
     )
 
     by: Literal["cursor"]
-    limit: int = Field(default=50, ge=1, le=1000)
+    limit: int = Field(default=50, ge=1, le=1000, strict=True)
     after: Cursor | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
     before: Cursor | SkipJsonSchema[None] = Field(default=None, json_schema_extra=_no_default)
 
@@ -99,12 +100,31 @@ class CursorV1(Request):
         return self
 
 
+def _page_kind(page: Any) -> str | None:
+    """Which page ``page`` is (``by``, offset when absent); None: neither."""
+    if isinstance(page, OffsetV1 | CursorV1):
+        return page.by
+    by = page.get("by", "offset") if isinstance(page, dict) else None
+    return by if by in ("offset", "cursor") else None
+
+
+# Told apart by ``by``, so a refused page names the fields of its own kind only.
+PageRequestV1 = Annotated[
+    Annotated[OffsetV1, Tag("offset")] | Annotated[CursorV1, Tag("cursor")],
+    Discriminator(
+        _page_kind,
+        custom_error_type="page_kind",
+        custom_error_message="a page is an object with 'by': 'offset' (the default) or 'cursor'",
+    ),
+]
+
+
 class DotfileSearchV1(Request):
     """``POST .../dotfiles/search``: filters, ordering and a page."""
 
     path_prefix: Line | None = Field(default=None, max_length=255)
     order: Literal["created", "path"] = "created"
-    page: OffsetV1 | CursorV1 = Field(default_factory=OffsetV1)
+    page: PageRequestV1 = Field(default_factory=OffsetV1)
 
 
 class DotfileCopyV1(Request):
