@@ -15,6 +15,10 @@ class ApiConfig(ServiceConfig):
     port: int = Field(ge=0, le=65535)
     max_body_bytes: int = Field(ge=1024, le=1 << 30)
     keep_alive: int = Field(ge=1, le=3600)
+    #: Seconds a request's line and headers may take to arrive (slow clients are cut off).
+    header_timeout: float = Field(default=10.0, gt=0, le=3600)
+    #: Open connections at most; one more is answered 503 at once and closed.
+    max_connections: int = Field(default=512, ge=1, le=1_000_000)
     stop_timeout: float = Field(gt=0, le=60)
     root_path: str = Field(default="", max_length=200)
     forwarded_allow_ips: list[str] = Field(default_factory=list)

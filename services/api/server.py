@@ -18,6 +18,7 @@ from concurrent.futures import Future
 
 import uvicorn
 from jaseci_like_services.api.config import ApiConfig
+from jaseci_like_services.api.connections import bounded_protocol
 from starlette.types import ASGIApp
 
 from jaseci_like.loop import RuntimeLoop
@@ -42,6 +43,26 @@ def bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+#: File descriptors the process needs besides client connections (databases, logs...).
+_SPARE_FDS = 64
+
+
+def _check_file_limit(max_connections: int) -> None:
+    """Warn when ``api.max_connections`` does not fit the open-file limit: accepting
+    would fail with "too many open files" before the cap answers 503."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and max_connections + _SPARE_FDS > soft:
+        log.warning(
+            "api: max_connections=%d and the open-file limit is %d: lower "
+            "api.max_connections or raise the limit (ulimit -n %d)",
+            max_connections,
+            soft,
+            max_connections + _SPARE_FDS,
+        )
 
 
 class LoopServer:
@@ -84,10 +105,12 @@ class LoopServer:
             access_log=False,
             server_header=False,
             timeout_keep_alive=s.keep_alive,
+            http=bounded_protocol(s.header_timeout, s.max_connections),
             root_path=s.root_path,
             proxy_headers=bool(s.forwarded_allow_ips),
             forwarded_allow_ips=s.forwarded_allow_ips or None,
         )
+        _check_file_limit(s.max_connections)
         server = uvicorn.Server(config)
         self._sock, self._server = sock, server
         try:
