@@ -19,7 +19,7 @@ from sqlalchemy.pool import QueuePool
 
 from jaseci_like import ConfigError
 from jaseci_like.config.secrets import redact_url
-from jaseci_like.repository import ReaderBusy, use_reader
+from jaseci_like.repository import ReaderBusy, serialize_writes, use_reader
 
 SQLITE_FILE = "jaseci_like.db"
 
@@ -99,6 +99,8 @@ def create_engine(
         _name_storage_errors(engine.sync_engine, path)
         _name_storage_errors(reader, path)
         use_reader(engine, reader, DataVersion(url.database))
+        # Writers of this process queue for the file instead of polling its lock.
+        serialize_writes(engine, stall=busy_timeout_ms / 1000)
     return engine
 
 
