@@ -18,10 +18,13 @@ from typing import ClassVar
 
 import pytest
 import yaml
+from jaseci_like_services.db.service import DbService
+from jaseci_like_services.kube.service import KubeService
 from jaseci_like_services.mail import plugin as mail_plugin
 from jaseci_like_services.mail.service import MailService
 
 from jaseci_like import CommonService, MemoryHook, MetaService, Runtime, ServiceState
+from jaseci_like.config.layers import ConfigLayers
 from jaseci_like.errors import HealthCheckTimeout
 from jaseci_like.loop import RuntimeLoop
 from tests.plugin_fixtures import Cli, parse_table
@@ -145,6 +148,24 @@ def test_status_bounds_a_health_check_that_gets_no_answer(
         assert muting_smtp.accepted == 1  # no reconnect was tried on a silent server
     finally:
         runtime.stop()
+
+
+@pytest.mark.parametrize(
+    ("service", "section"),
+    [
+        (MailService, {"host": "127.0.0.1", "timeout": 7.5}),
+        (DbService, {"connect_timeout": 7.5}),
+        (KubeService, {"request_timeout": 7.5}),
+    ],
+)
+def test_a_health_check_waits_as_long_as_the_services_own_timeout(
+    service: type[CommonService], section: dict[str, object], tmp_path: Path
+) -> None:
+    file = tmp_path / "app.yaml"
+    file.write_text(yaml.safe_dump({service.service_name(): section}))
+    built = service(MemoryHook(ConfigLayers(file=file, environ={})))
+    assert built.error is None
+    assert built.health_timeout() == 7.5
 
 
 # --------------------------------------------------------------------------- the core

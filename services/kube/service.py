@@ -258,3 +258,10 @@ class KubeService(CommonService):
         """GET /version: cheap, and needs nothing but a reachable, authorized API."""
         self._cluster().version()
         return True
+
+    def health_timeout(self) -> float:
+        """``kube.request_timeout``: the version request waits at most that long."""
+        settings = self.settings
+        if isinstance(settings, KubeConfig):
+            return settings.request_timeout
+        return super().health_timeout()
