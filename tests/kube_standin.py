@@ -12,7 +12,13 @@ bodies of a real API server:
   ``Status``);
 
 for the namespaced core/v1 and apps/v1 resources in :data:`RESOURCES` and the
-cluster-scoped Namespaces. Errors are ``Status`` objects. With a ``token`` every
+cluster-scoped Namespaces, ClusterRoles and ClusterRoleBindings. Errors are ``Status`` objects.
+
+What controllers would do, the test drives: creating a workload (Deployment,
+StatefulSet, DaemonSet) creates its pods, Pending and not Ready; creating a Service
+with a selector creates its Endpoints, with no address. :meth:`KubeStandIn.set_pods`
+moves the pods of a workload (Running, Ready), :meth:`KubeStandIn.set_endpoints`
+gives a Service's Endpoints their addresses. With a ``token`` every
 request must carry ``Authorization: Bearer <token>`` (401 otherwise).
 
 Every request is recorded (method, path, query, content type, body) so a test can
@@ -32,7 +38,7 @@ from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
-__all__ = ["RESOURCES", "WRITES", "KubeStandIn", "Recorded", "Resource"]
+__all__ = ["RESOURCES", "WORKLOADS", "WRITES", "KubeStandIn", "Recorded", "Resource"]
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 MERGE_PATCHES = frozenset(
@@ -74,7 +80,18 @@ RESOURCES = (
     Resource("apps", "v1", "deployments", "Deployment"),
     Resource("apps", "v1", "statefulsets", "StatefulSet"),
     Resource("apps", "v1", "daemonsets", "DaemonSet"),
+    Resource("", "v1", "pods", "Pod"),
+    Resource("", "v1", "endpoints", "Endpoints"),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", namespaced=False),
+    Resource(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "clusterrolebindings",
+        "ClusterRoleBinding",
+        namespaced=False,
+    ),
 )
+WORKLOADS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 NAMESPACES = RESOURCES[0]
 
 
@@ -134,6 +151,11 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             result[key] = merge_patch(result.get(key), value)
     return result
+
+
+def _pod_status(phase: str, ready: bool) -> dict[str, Any]:
+    flag = "True" if ready and phase == "Running" else "False"
+    return {"phase": phase, "conditions": [{"type": "Ready", "status": flag}]}
 
 
 def _selected(labels: dict[str, str], selector: str) -> bool:
@@ -255,6 +277,37 @@ class KubeStandIn:
         with self._store.lock:
             obj = self._store.objects.get((res, namespace if res.namespaced else "", name))
             return None if obj is None else json.loads(json.dumps(obj))
+
+    def set_pods(
+        self, owner: str, namespace: str, phase: str = "Running", ready: bool = True
+    ) -> int:
+        """Move every pod of workload ``owner`` to ``phase`` (and Ready or not), as the
+        kubelet would; the number of pods moved."""
+        pods = self._resource("Pod")
+        moved = 0
+        with self._store.lock:
+            for (res, ns, _), obj in self._store.objects.items():
+                owners = obj["metadata"].get("ownerReferences") or []
+                if res is pods and ns == namespace and any(o["name"] == owner for o in owners):
+                    obj["status"] = _pod_status(phase, ready)
+                    self._store.stamp(obj)
+                    moved += 1
+        return moved
+
+    def set_endpoints(self, name: str, namespace: str, addresses: list[str], port: int) -> None:
+        """Give the Endpoints of Service ``name`` these addresses (none: not ready)."""
+        endpoints = self._resource("Endpoints")
+        with self._store.lock:
+            obj = self._store.objects.get((endpoints, namespace, name))
+            if obj is None:
+                raise KeyError(f"no Endpoints {name} in namespace {namespace}")
+            subsets = [{"addresses": [{"ip": a} for a in addresses], "ports": [{"port": port}]}]
+            obj["subsets"] = subsets if addresses else []
+            self._store.stamp(obj)
+
+    @staticmethod
+    def _resource(kind: str) -> Resource:
+        return next(r for r in RESOURCES if r.kind == kind)
 
     def put(self, obj: dict[str, Any]) -> None:
         """Store ``obj`` directly (an object someone else created), with no request logged."""
@@ -420,7 +473,39 @@ class KubeStandIn:
         if res.namespaced:
             obj["metadata"]["namespace"] = namespace
         self._store.objects[key] = obj
+        self._controllers(res, namespace, obj)
         return obj
+
+    def _controllers(self, res: Resource, namespace: str, obj: dict[str, Any]) -> None:
+        """What a cluster's controllers make of a new object: a workload's pods
+        (Pending), a Service's Endpoints (no address)."""
+        spec = obj.get("spec") or {}
+        name = obj["metadata"]["name"]
+        if res.kind in WORKLOADS:
+            pods = self._resource("Pod")
+            labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            owner = {"kind": res.kind, "name": name, "uid": obj["metadata"]["uid"]}
+            for index in range(int(spec.get("replicas", 1))):
+                suffix = str(index) if res.kind == "StatefulSet" else uuid.uuid4().hex[:5]
+                pod = self._new_object(
+                    pods,
+                    {
+                        "metadata": {
+                            "name": f"{name}-{suffix}",
+                            "namespace": namespace,
+                            "labels": dict(labels),
+                            "ownerReferences": [owner],
+                        },
+                        "status": _pod_status("Pending", ready=False),
+                    },
+                )
+                self._store.objects[(pods, namespace, pod["metadata"]["name"])] = pod
+        elif res.kind == "Service" and spec.get("selector"):
+            endpoints = self._resource("Endpoints")
+            if (endpoints, namespace, name) not in self._store.objects:
+                self._store.objects[(endpoints, namespace, name)] = self._new_object(
+                    endpoints, {"metadata": {"name": name, "namespace": namespace}, "subsets": []}
+                )
 
     def _patch(
         self, key: tuple[Resource, str, str], current: dict[str, Any], body: Any, ctype: str | None
@@ -446,6 +531,14 @@ class KubeStandIn:
         if res is NAMESPACES:  # a namespace takes its contents with it
             for inner in [k for k in self._store.objects if k[1] == name and k[0].namespaced]:
                 del self._store.objects[inner]
+        # What the garbage collector does: a workload's pods, a Service's Endpoints go too.
+        uid = current["metadata"]["uid"]
+        for inner, obj in list(self._store.objects.items()):
+            owners = obj["metadata"].get("ownerReferences") or []
+            if any(o.get("uid") == uid for o in owners):
+                del self._store.objects[inner]
+        if res.kind == "Service":
+            self._store.objects.pop((self._resource("Endpoints"), key[1], name), None)
         details = {"name": name, "kind": res.plural, "uid": current["metadata"]["uid"]}
         if res.group:
             details["group"] = res.group

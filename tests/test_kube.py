@@ -55,7 +55,18 @@ SHIPPED_KINDS = {
     "redis": {"Deployment", "Service"},
     "runtime": {"Deployment", "Service", "ConfigMap"},
     "postgres": {"StatefulSet", "Service", "PersistentVolumeClaim"},
+    "promon": {
+        "ServiceAccount",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "DaemonSet",
+    },
 }
+#: The packaged manifests the kube service applies unless `manage` says otherwise.
+MANAGED_BY_DEFAULT = ("postgres", "redis", "runtime")
 
 
 # -- fixtures and helpers ------------------------------------------------------------------
@@ -665,7 +676,7 @@ def test_cli_render_prints_the_shipped_manifests_without_a_cluster(cli: Cli) -> 
     assert done.returncode == 0, done.stderr
     docs = list(yaml.safe_load_all(done.stdout))
     kinds = {d["kind"] for d in docs}
-    assert kinds == {"Namespace"} | set().union(*SHIPPED_KINDS.values())
+    assert kinds == {"Namespace"} | set().union(*(SHIPPED_KINDS[n] for n in MANAGED_BY_DEFAULT))
     assert all(d["metadata"]["labels"][MANAGED] == "jaseci-like" for d in docs)
 
 
@@ -674,7 +685,7 @@ def test_cli_apply_dry_run_then_apply_then_plan(api: KubeStandIn, cli: Cli) -> N
     dry = cli.run("--log-level", "debug", "kube", "apply", "--dry-run", env=env)
     assert dry.returncode == 0, dry.stderr
     rows = parse_table(dry.stdout.splitlines())
-    assert len(rows) == 1 + sum(len(shipped(n)) for n in SHIPPED_KINDS)
+    assert len(rows) == 1 + sum(len(shipped(n)) for n in MANAGED_BY_DEFAULT)
     assert {r["ACTION"] for r in rows} == {"create"}
     assert "dry run: nothing was changed" in dry.stdout
     assert api.writes() == []
