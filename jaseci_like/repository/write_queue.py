@@ -41,27 +41,43 @@ class _Turns:
         if not self._busy and not self._waiting:
             self._busy = True
             return
-        turn = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        turn: asyncio.Future[None] = loop.create_future()
         self._waiting.append(turn)
+        # The turn is awaited directly (a hand-over wakes the waiter in one loop
+        # iteration); a timer checks every ``stall`` seconds that turns still move.
+        watch: list[asyncio.TimerHandle] = []
+        watch.append(loop.call_later(self.stall, self._check, turn, self._handed, watch))
         try:
-            while True:
-                seen = self._handed
-                done, _ = await asyncio.wait((turn,), timeout=self.stall)
-                if done:
-                    return
-                if self._handed == seen:
-                    raise WriteQueueStalled(
-                        f"waited {self.stall:g}s (the busy timeout) for a turn to write "
-                        "while another transaction of this process kept writing; "
-                        "retry in a moment"
-                    )
+            await turn
         except BaseException:
-            if turn.done() and not turn.cancelled():
+            if turn.done() and not turn.cancelled() and turn.exception() is None:
                 self.release()  # handed the turn while leaving: pass it on
-            else:
-                turn.cancel()
+            elif turn in self._waiting:
                 self._waiting.remove(turn)
             raise
+        finally:
+            for timer in watch:
+                timer.cancel()
+
+    def _check(
+        self, turn: asyncio.Future[None], seen: int, watch: list[asyncio.TimerHandle]
+    ) -> None:
+        """Fail ``turn`` if no turn was handed on since ``seen``; else look again later
+        (``watch`` holds the timer, for the waiter to cancel)."""
+        if turn.done():
+            return
+        if self._handed != seen:
+            loop = asyncio.get_running_loop()
+            watch[:] = [loop.call_later(self.stall, self._check, turn, self._handed, watch)]
+            return
+        self._waiting.remove(turn)
+        turn.set_exception(
+            WriteQueueStalled(
+                f"waited {self.stall:g}s (the busy timeout) for a turn to write "
+                "while another transaction of this process kept writing; retry in a moment"
+            )
+        )
 
     def release(self) -> None:
         self._handed += 1
