@@ -3,7 +3,7 @@
 >>> from jaseci_like import CommonService, MetaService, ServiceState
 """
 
-from jaseci_like.config.schema import ServiceConfig
+from jaseci_like.config.schema import CredentialUrl, SecretText, Sensitive, ServiceConfig
 from jaseci_like.config_api import ConfigApi
 from jaseci_like.errors import (
     ConfigError,
@@ -29,6 +29,7 @@ __all__ = [
     "CommonService",
     "ConfigApi",
     "ConfigError",
+    "CredentialUrl",
     "DependencyError",
     "DuplicateService",
     "GlobError",
@@ -41,6 +42,8 @@ __all__ = [
     "RedisHook",
     "Registry",
     "Runtime",
+    "SecretText",
+    "Sensitive",
     "ServiceConfig",
     "ServiceNotFound",
     "ServiceStartError",

@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from jaseci_like.config.layers import EXPLICIT, Resolved, leaf_paths, validate
-from jaseci_like.config.schema import known_keys
+from jaseci_like.config.schema import known_keys, secret_paths
+from jaseci_like.config.sealing import without_secrets
 from jaseci_like.errors import ConfigError
 from jaseci_like.hooks.memory import MemoryHook, parse_mapping, section_of
 from jaseci_like.hooks.orm import OrmHook
@@ -89,27 +90,40 @@ class ConfigApi:
         given = leaf_paths(value)
         section = section_of(glob)
         defaults = cls.config_defaults(self.hook)
-        # Keys the caller gives are checked strictly (no `known_keys` leniency).
-        resolved = self.hook.layers.resolve(
-            section, defaults, {**value, EXPLICIT: given}, stored_label=SET_LABEL
-        )
-        validate(cls.config_schema, resolved)
+        layers = self.hook.layers
+        # Keys the caller gives are checked strictly (no `known_keys` leniency), and
+        # without the environment too: an override that hides an invalid value now
+        # may be gone tomorrow, and then the stored value applies.
+        for env in (False, True):
+            validate(
+                cls.config_schema,
+                layers.resolve(
+                    section, defaults, {**value, EXPLICIT: given}, stored_label=SET_LABEL, env=env
+                ),
+            )
+        paths = secret_paths(cls.config_schema)
         effective: dict[str, Any] = {}
 
         def change(current: str | None) -> dict[str, Any]:
             # Runs with the stored copy locked, so concurrent config_sets of
             # different keys of one service do not lose each other's change.
-            stored = parse_mapping(glob, current) or dict(defaults)
+            found = parse_mapping(glob, current)
+            stored = (
+                layers.sealer.unseal(section, found) if found else without_secrets(defaults, paths)
+            )
             explicit = stored.get(EXPLICIT, [])
             candidate = deep_merge(stored, value)
             candidate[EXPLICIT] = sorted(
                 set(given) | set(explicit if isinstance(explicit, list) else [])
             )
-            full = self.hook.layers.resolve(
-                section, defaults, candidate, known_keys(cls.config_schema)
-            )
-            effective.update(validate(cls.config_schema, full).model_dump())
-            return candidate
+            for env in (False, True):
+                full = layers.resolve(
+                    section, defaults, candidate, known_keys(cls.config_schema), env=env
+                )
+                checked = validate(cls.config_schema, full)
+            effective.update(checked.model_dump())
+            # Secrets reach the stores (SQL, Redis) encrypted only.
+            return layers.sealer.seal(section, candidate, paths)
 
         self.hook.update_glob(glob, change)
         self.hook.commit()

@@ -22,10 +22,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jaseci_like.config.layers import ConfigLayers, validate
+from jaseci_like.config.secrets import mask_url
 from jaseci_like.config_api import ConfigApi
 from jaseci_like.errors import ConfigError, DuplicateService, ServiceStartError
 from jaseci_like.hooks.memory import MemoryHook
-from jaseci_like.hooks.orm import OrmHook
+from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
 from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.meta import MetaService
 from jaseci_like.plugins.manager import Plugins
@@ -270,14 +271,43 @@ class Runtime:
             self.supervisor.start()
         return self.hook
 
-    def open_store(self) -> None:
-        """Start only the services that hold stored config (sql and cache), if registered."""
+    def open_store(self, required: bool = False) -> None:
+        """Start only the services that hold stored config (sql and cache), if registered.
+
+        ``required``: raise :class:`StoreUnavailable` (naming the store, secrets
+        masked) when the store the config asks for did not start, rather than go
+        on without it and pass defaults off as stored values.
+        """
         names = [
             n
             for n in (self.settings.sql_service, self.settings.cache_service)
             if self.meta.has_service_builder(n)
         ]
         self.meta.start_services(self.hook, names)
+        if not required:
+            return
+        store = self.store_service()
+        if store is not None and not store.is_running():
+            name = store.service_name()
+            url = store.config.get("url")
+            where = f" at {mask_url(url)}" if isinstance(url, str) and url else ""
+            # One line: a driver's message may span several.
+            why = " ".join((describe_error(store.error, store) or store.state.name).split())
+            raise StoreUnavailable(
+                f"the config store (the {name} service{where}) is not available: {why}; "
+                f"nothing was read or changed (check that it is up and that {name}.url "
+                "and its credentials are right)"
+            )
+
+    def store_service(self) -> CommonService | None:
+        """The service holding stored config: the sql service when enabled, else the
+        cache service when enabled; None when both are disabled or missing (stored
+        config then lives in this process's memory only)."""
+        for name in (self.settings.sql_service, self.settings.cache_service):
+            service = self.hook.services.get(name) or self.meta.registry.background.get(name)
+            if service is not None and service.enabled:
+                return service
+        return None
 
     def services(self) -> list[CommonService]:
         return list(self.hook.services.values())

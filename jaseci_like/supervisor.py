@@ -34,11 +34,11 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from jaseci_like.config.secrets import MASK, is_secret_key, mask_url
+from jaseci_like.config.schema import secret_paths
+from jaseci_like.config.secrets import mask_url, secret_strings
 from jaseci_like.errors import JaseciLikeError
 
 if TYPE_CHECKING:
@@ -47,10 +47,6 @@ if TYPE_CHECKING:
     from jaseci_like.service import CommonService
 
 log = logging.getLogger(__name__)
-
-#: Secrets shorter than this are not searched for in error text: masking every
-#: "ab" in a message would garble it and hide nothing worth hiding.
-_MIN_SECRET_LEN = 4
 
 
 class SupervisorConfig(BaseModel):
@@ -109,47 +105,20 @@ class Supervision:
         return max(0.0, due - time.monotonic())
 
 
-def secret_values(config: Mapping[str, Any]) -> set[str]:
-    """The secret strings inside a service config: ``SecretStr`` values, values of
-    secret-looking keys, and passwords inside URLs."""
-    found: set[str] = set()
-
-    def walk(value: Any, key: str) -> None:
-        if isinstance(value, SecretStr):
-            found.add(value.get_secret_value())
-        elif isinstance(value, Mapping):
-            for k, v in value.items():
-                walk(v, str(k))
-        elif isinstance(value, list | tuple):
-            for v in value:
-                walk(v, key)
-        elif isinstance(value, str):
-            if key and is_secret_key(key):
-                found.add(value)
-            elif "://" in value:
-                try:
-                    password = urlsplit(value).password
-                except ValueError:  # not a URL after all
-                    password = None
-                if password:
-                    found.add(password)
-
-    walk(config, "")
-    return {s for s in found if len(s) >= _MIN_SECRET_LEN}
+def secret_values(config: Mapping[str, Any], schema: type[BaseModel] | None = None) -> set[str]:
+    """The secret strings inside a service config: values ``schema`` marks secret
+    (``SecretStr``, ``Sensitive``), values of credential-named keys, URL passwords."""
+    return secret_strings(config, secret_paths(schema) if schema is not None else None)
 
 
 def describe_failure(exc: BaseException | None, service: CommonService | None = None) -> str | None:
-    """A description of ``exc`` with URL credentials and, when ``service`` is given,
-    every secret of its config masked."""
+    """A description of ``exc`` with every secret masked: URL passwords, every known
+    secret of this process's config and, when ``service`` is given, those of its own."""
     if exc is None:
         return None
     text = str(exc) if isinstance(exc, JaseciLikeError) else f"{type(exc).__name__}: {exc}"
-    text = mask_url(text)
-    if service is not None:
-        # Longest first, so a secret containing another is masked whole.
-        for secret in sorted(secret_values(service.config), key=len, reverse=True):
-            text = text.replace(secret, MASK)
-    return text
+    own = secret_values(service.config, service.config_schema) if service is not None else ()
+    return mask_url(text, own)
 
 
 class Supervisor:

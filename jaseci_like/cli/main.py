@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 import click
 
 from jaseci_like.cli.output import echo_table, setup_logging
-from jaseci_like.config.schema import is_freeform
+from jaseci_like.config.schema import is_freeform, secret_paths
+from jaseci_like.config.sealing import new_key
 from jaseci_like.config.secrets import mask, mask_url, printable
 from jaseci_like.config.sources import json_or_text
 from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
-from jaseci_like.hooks.orm import OrmHook, StoreUnavailable
+from jaseci_like.hooks.orm import StoreUnavailable
 from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.runtime import Runtime, ServiceStatus
 
@@ -193,7 +194,7 @@ def config_show(
     """Print the effective config of SERVICES (all by default), secrets masked."""
     runtime = load_runtime(config_file, profile)
     try:
-        runtime.open_store()
+        runtime.open_store(required=True)
         rows = _config_rows(runtime, services, origin)
     finally:
         runtime.stop()
@@ -207,9 +208,10 @@ def _config_rows(runtime: Runtime, services: tuple[str, ...], origin: bool) -> l
     for name in names:
         resolved = api.resolve(name)
         effective = api.config_get(name)
-        section = api.service_class(name).service_name()
+        cls = api.service_class(name)
+        section = cls.service_name()
         # One row per leaf, so a nested key shows the layer that set it.
-        for path, value in _leaves(mask(effective), ()):
+        for path, value in _leaves(mask(effective, paths=secret_paths(cls.config_schema)), ()):
             row = [".".join((section, *path)), json.dumps(value, default=str)]
             if origin:
                 known = _has_path(resolved.values, path)
@@ -243,15 +245,17 @@ def config_get(config_file: str | None, profile: str | None, key: str) -> None:
     service, path = _split_key(key)
     runtime = load_runtime(config_file, profile)
     try:
-        runtime.open_store()
-        value: Any = ConfigApi(runtime.hook).config_get(service)
+        runtime.open_store(required=True)
+        api = ConfigApi(runtime.hook)
+        value: Any = api.config_get(service)
+        paths = secret_paths(api.service_class(service).config_schema)
     finally:
         runtime.stop()
     for part in path:
         if not isinstance(value, dict) or part not in value:
             raise ConfigError(f"key {key!r}: no such key")
         value = value[part]
-    click.echo(json.dumps(mask(value, path[-1]), default=str))
+    click.echo(json.dumps(mask(value, path[-1], paths, tuple(path)), default=str))
 
 
 @config_group.command("set")
@@ -273,21 +277,32 @@ def config_set(config_file: str | None, profile: str | None, key: str, value: st
             raise ConfigError(f"{key} = {shown}: not valid JSON ({why})") from None
     runtime = load_runtime(config_file, profile)
     try:
-        runtime.open_store()
+        runtime.open_store(required=True)
         api = ConfigApi(runtime.hook)
         if isinstance(parsed, str) and is_freeform(api.service_class(service).config_schema):
             parsed = json_or_text(parsed)  # no schema to convert the text later
         api.config_set(service, nest(path, parsed))
-        durable = isinstance(runtime.hook, OrmHook) and runtime.hook.durable
+        store = runtime.store_service()
     finally:
         runtime.stop()
-    click.echo(f"{key} stored" + ("" if durable else " (in memory only)"))
-    if not durable:
-        click.echo(
-            "note: no durable config store is running, so the value is lost when this "
-            "command exits; enable the db service to keep it.",
-            err=True,
-        )
+    if store is not None:
+        click.echo(f"{key} stored")
+        return
+    # Only reached when no store is configured at all (one that is down fails above).
+    sql = runtime.settings.sql_service
+    click.echo(f"{key} stored (in memory only)")
+    click.echo(
+        f"note: no config store is configured ({sql} is disabled or not installed, and "
+        f"so is {runtime.settings.cache_service}), so the value applies to this process "
+        f"only and is lost when this command exits; enable the {sql} service to keep it.",
+        err=True,
+    )
+
+
+@config_group.command("new-secret-key")
+def config_new_secret_key() -> None:
+    """Print a new key for JASECI_LIKE_SECRET_KEY, which encrypts stored secrets."""
+    click.echo(new_key())
 
 
 @config_group.command("refresh")

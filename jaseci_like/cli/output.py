@@ -11,13 +11,22 @@ from jaseci_like.config.secrets import mask_url
 
 
 class SecretFilter(logging.Filter):
-    """Masks credentials inside URLs in every log line, whatever logged it."""
+    """Masks secrets (known config secrets, passwords inside URLs) in every log
+    line, whatever logged it: a library's own message included."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "@" in message:
-            record.msg, record.args = mask_url(message), None
+        masked = mask_url(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            # A traceback repeats the exception's message; handlers print this
+            # (masked) text of it instead of formatting it again.
+            record.exc_text = mask_url(_TRACEBACKS.formatException(record.exc_info))
         return True
+
+
+_TRACEBACKS = logging.Formatter()
 
 
 def setup_logging(level: str) -> None:

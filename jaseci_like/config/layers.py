@@ -7,6 +7,7 @@ values stored with ``config_set``, and the environment.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +15,15 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jaseci_like.config.schema import is_freeform
-from jaseci_like.config.secrets import mask, printable
+from jaseci_like.config.schema import is_freeform, secret_paths
+from jaseci_like.config.sealing import Sealer
+from jaseci_like.config.secrets import (
+    mask,
+    mask_url,
+    printable,
+    remember,
+    secret_strings,
+)
 from jaseci_like.config.sources import EnvSource, Source, YamlFileSource, json_or_text
 from jaseci_like.errors import ConfigError
 
@@ -172,6 +180,8 @@ class ConfigLayers:
     ) -> None:
         self.file = YamlFileSource("file", file) if file is not None else None
         self.env = EnvSource(environ)
+        #: Seals the secrets of stored config, with the key of this environment.
+        self.sealer = Sealer.from_environ(os.environ if environ is None else environ)
         self.profile_name = profile[0] if profile else None
         self.profile = YamlFileSource(f"profile {profile[0]}", profile[1]) if profile else None
 
@@ -201,11 +211,13 @@ class ConfigLayers:
         stored: Mapping[str, Any] | None,
         known_keys: Iterable[str] | None = None,
         stored_label: str = STORED,
+        env: bool = True,
     ) -> Resolved:
         """Merge every layer of ``section``; ``stored`` counts where it differs from defaults.
 
         Stored keys that the schema no longer knows (left by an older release) are
-        ignored with a warning rather than breaking the service.
+        ignored with a warning rather than breaking the service. ``env=False``: the
+        layers below the environment only (what applies once an override is gone).
         """
         values: dict[str, Any] = {}
         origins: dict[Path_, str] = {}
@@ -220,7 +232,8 @@ class ConfigLayers:
                     log.warning("%s: ignoring stored key %r, no longer in its schema", section, key)
                     del overrides[key]
             _merge(values, overrides, (), origins, None, section, stored_label)
-        _merge(values, self.env.section(section), (), origins, self.env, section, "env")
+        if env:
+            _merge(values, self.env.section(section), (), origins, self.env, section, "env")
         return Resolved(section, values, origins)
 
 
@@ -231,10 +244,12 @@ def validate(schema: type[BaseModel], resolved: Resolved) -> BaseModel:
     with, so there each such value is read as JSON (a bare string when it is not).
     """
     values = _env_as_json(resolved) if is_freeform(schema) else resolved.values
+    # Whatever happens next, this config's secrets are masked in every message.
+    remember(values, secret_paths(schema))
     try:
         return schema.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(describe_errors(exc, resolved)) from None
+        raise ConfigError(describe_errors(exc, resolved, schema)) from None
 
 
 def _env_as_json(resolved: Resolved) -> dict[str, Any]:
@@ -248,7 +263,12 @@ def _env_as_json(resolved: Resolved) -> dict[str, Any]:
     return values
 
 
-def describe_errors(exc: ValidationError, resolved: Resolved) -> list[str]:
+def describe_errors(
+    exc: ValidationError, resolved: Resolved, schema: type[BaseModel] | None = None
+) -> list[str]:
+    """One line per problem, naming key, value and layer; secrets masked (by the
+    schema's markers, by key name, URL passwords) in the value and in the message."""
+    paths = secret_paths(schema) if schema is not None else None
     problems = []
     for err in exc.errors(include_url=False):
         path = tuple(str(p) for p in err["loc"])
@@ -256,10 +276,16 @@ def describe_errors(exc: ValidationError, resolved: Resolved) -> list[str]:
         if err["type"] == "missing":
             problems.append(f"{dotted}: required, but no layer sets it")
             continue
-        value = printable(repr(mask(err.get("input"), path[-1] if path else "")))
+        given = err.get("input")
+        value = printable(repr(mask(given, path[-1] if path else "", paths, path)))
         origin = printable(resolved.origin_of(path))
         if err["type"] == "extra_forbidden":
             problems.append(f"{dotted} = {value} (from {origin}): unknown key")
-        else:
-            problems.append(f"{dotted} = {value} (from {origin}): {printable(err['msg'], 1000)}")
+            continue
+        # A validator's message may repeat what it was given.
+        rooted: Any = given
+        for part in reversed(path):
+            rooted = {part: rooted}
+        why = mask_url(err["msg"], secret_strings(rooted, paths))
+        problems.append(f"{dotted} = {value} (from {origin}): {printable(why, 1000)}")
     return problems

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from jaseci_like.config.layers import ConfigLayers, Resolved
+from jaseci_like.config.sealing import without_secrets
 from jaseci_like.errors import GlobError
 
 if TYPE_CHECKING:
@@ -112,8 +113,9 @@ class MemoryHook:
 
     # -- config --------------------------------------------------------------
     def stored_glob(self, name: str) -> dict[str, Any] | None:
-        """The stored glob ``name`` parsed, or None when absent."""
-        return parse_mapping(name, self.get_glob(name))
+        """The stored glob ``name`` parsed (its sealed secrets decrypted), or None when absent."""
+        stored = parse_mapping(name, self.get_glob(name))
+        return None if stored is None else self.layers.sealer.unseal(section_of(name), stored)
 
     def resolve_config(
         self,
@@ -124,7 +126,8 @@ class MemoryHook:
         """Every layer of config glob ``name`` merged, with origins; stores defaults if absent."""
         stored = self.stored_glob(name)
         if stored is None:
-            self.save_glob(name, dict(default))
+            # Defaults are the lowest layer: a secret among them need not be stored.
+            self.save_glob(name, without_secrets(default))
         resolved = self.layers.resolve(section_of(name), default, stored, known_keys)
         self._resolved[name] = resolved
         return resolved

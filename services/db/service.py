@@ -13,7 +13,7 @@ from pydantic import Field
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jaseci_like import CommonService, MemoryHook, OrmHook, ServiceConfig
+from jaseci_like import CommonService, CredentialUrl, MemoryHook, OrmHook, ServiceConfig
 from jaseci_like.config.secrets import redact_url
 from jaseci_like.loop import RuntimeLoop
 
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 
 
 class DbConfig(ServiceConfig):
-    url: str | None = None
+    url: CredentialUrl | None = None
     data_dir: str | None = None
     echo: bool = False
     pool_size: int = Field(ge=1, le=1000)

@@ -10,11 +10,11 @@ from pydantic import Field, SecretStr
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from jaseci_like import CommonService, MemoryHook, RedisHook, ServiceConfig
+from jaseci_like import CommonService, CredentialUrl, MemoryHook, RedisHook, ServiceConfig
 
 
 class RedisConfig(ServiceConfig):
-    url: str | None = None
+    url: CredentialUrl | None = None
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     db: int = Field(ge=0, le=1023)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from jaseci_like import ServiceConfig
+from jaseci_like import CredentialUrl, ServiceConfig
 
 Mode = Literal["embedded", "celery"]
 
@@ -71,8 +71,8 @@ class PeriodicTask(BaseModel):
 
 class TaskConfig(ServiceConfig):
     mode: Mode
-    broker_url: str | None = Field(default=None, validate_default=True)
-    result_backend: str | None = None
+    broker_url: CredentialUrl | None = Field(default=None, validate_default=True)
+    result_backend: CredentialUrl | None = None
     workers: int = Field(ge=0, le=256)
     beat: bool = True
     periodic: dict[str, PeriodicTask] = Field(default_factory=dict)
