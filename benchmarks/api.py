@@ -59,6 +59,7 @@ def _runtime(db_url: str | None = None) -> Iterator[Served]:
     folder = tempfile.TemporaryDirectory(prefix="jl-bench-api-")
     environ = {k: v for k, v in os.environ.items() if not k.startswith("JASECI_LIKE")}
     environ["JASECI_LIKE__DB__DATA_DIR"] = folder.name
+    environ["JASECI_LIKE__API__PORT"] = "0"  # a free one, not the default 8000
     if db_url is not None:
         environ["JASECI_LIKE__DB__URL"] = db_url
     runtime = Runtime(meta=MetaService.isolated(), environ=environ)

@@ -126,6 +126,7 @@ def _child_env(tmp: str) -> dict[str, str]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")
     env["XDG_DATA_HOME"] = os.path.join(tmp, "data")
+    env["JASECI_LIKE__API__PORT"] = "0"  # a free port: 8000 may be taken on this machine
     return env
 
 

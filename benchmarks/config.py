@@ -113,6 +113,8 @@ def propagation_p99(ctx: Context) -> tuple[float, float]:
             "JASECI_LIKE__DB__URL": pg_url,
             "JASECI_LIKE__REDIS__ENABLED": "true",
             "JASECI_LIKE__REDIS__URL": redis_url,
+            # Writer and reader start an API each: free ports, not both on 8000.
+            "JASECI_LIKE__API__PORT": "0",
             "PYTHONPATH": str(ROOT),
         }
         writer = Runtime(plugins={"probe": ProbePlugin()}, meta=MetaService.isolated(), environ=env)

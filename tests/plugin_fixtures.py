@@ -257,6 +257,9 @@ def cli(tmp_path: Path) -> Cli:
     }
     # Each test its own data dir: the embedded config store must not leak between tests.
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    # A free port for every API the commands start (the default, 8000, would be
+    # shared by tests running at once); a test of the default passes its own value.
+    env["JASECI_LIKE__API__PORT"] = "0"
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     return Cli(console_script(), workdir, env)

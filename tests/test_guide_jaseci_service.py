@@ -66,6 +66,8 @@ def shared_meta(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Reg
     for var in ("JASECI_LIKE_CONFIG", "JASECI_LIKE_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    # build_hook starts the built-in api too: on a free port, not the shared default.
+    monkeypatch.setenv("JASECI_LIKE__API__PORT", "0")
     registry = Registry()
     monkeypatch.setattr(jaseci_like.meta, "_SHARED", registry)
     yield registry

@@ -48,7 +48,8 @@ def write_config(folder: Path, doc: Mapping[str, Any]) -> Path:
 
 
 def runtime(meta: MetaService, env: Mapping[str, str] | None = None, **kwargs: Any) -> Runtime:
-    return Runtime(environ=dict(env or {}), meta=meta, **kwargs)
+    # The built-in api starts too: on a free port, not the default shared by every test.
+    return Runtime(environ={"JASECI_LIKE__API__PORT": "0", **(env or {})}, meta=meta, **kwargs)
 
 
 # -- discovery -------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ from jaseci_like import ServiceConfig
 
 class ApiConfig(ServiceConfig):
     host: str = Field(min_length=1, max_length=255)
-    #: 0: a free port, picked when the service starts.
-    port: int = Field(ge=0, le=65535)
+    #: 8000 unless configured; 0: a free port, picked when the service starts.
+    port: int = Field(default=8000, ge=0, le=65535)
     max_body_bytes: int = Field(ge=1024, le=1 << 30)
     keep_alive: int = Field(ge=1, le=3600)
     #: Seconds a request's line and headers may take to arrive (slow clients are cut off).
