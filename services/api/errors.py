@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from jaseci_like import JaseciLikeError
+from jaseci_like import JaseciLikeError, ServiceStartError
 
 
 class ApiError(JaseciLikeError):
@@ -71,3 +71,10 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database did not answer (after the retries for transient errors)."""
 
     code = "database_unavailable"
+
+
+class ApiBindError(ServiceStartError):
+    """The API cannot listen on ``api.host:api.port`` (taken, a privileged port, or
+    an address of another machine): the message names the address and the OS reason."""
+
+    code = "api_bind_failed"

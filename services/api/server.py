@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import math
 import socket
@@ -19,6 +20,7 @@ from concurrent.futures import Future
 import uvicorn
 from jaseci_like_services.api.config import ApiConfig
 from jaseci_like_services.api.connections import bounded_protocol
+from jaseci_like_services.api.errors import ApiBindError
 from starlette.types import ASGIApp
 
 from jaseci_like.loop import RuntimeLoop
@@ -30,8 +32,14 @@ START_TIMEOUT = 10.0
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (IPv4 or IPv6; port 0: a free one)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    """A listening TCP socket on ``host:port`` (IPv4 or IPv6; port 0: a free one).
+
+    Raises :class:`ApiBindError` naming the address and the OS reason.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise ApiBindError(_cannot_listen(host, port, exc)) from exc
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -39,10 +47,33 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind(address)
         sock.listen(2048)
         sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ApiBindError(_cannot_listen(host, port, exc)) from exc
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+#: What to do next, by the errno of a failed bind.
+_BIND_HINTS = {
+    errno.EADDRINUSE: "another process listens there: stop it, or set api.port to a free "
+    "port (0 picks one at start)",
+    errno.EACCES: "ports below 1024 need privileges: set api.port to 1024 or above",
+    errno.EADDRNOTAVAIL: "no interface of this machine has that address: set api.host "
+    "(127.0.0.1 for this machine only, 0.0.0.0 for every interface)",
+}
+
+
+def _cannot_listen(host: str, port: int, exc: OSError) -> str:
+    shown = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror):
+        hint = "set api.host to an address or a name this machine resolves"
+    else:
+        hint = _BIND_HINTS.get(exc.errno or 0, "check api.host and api.port")
+    return f"cannot listen on {shown}: {reason}; {hint}"
 
 
 #: File descriptors the process needs besides client connections (databases, logs...).
