@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import click
 
-from jaseci_like.cli.output import echo_table, setup_logging
+from jaseci_like.cli.output import LOG_FORMATS, LOG_LEVELS, echo_table, setup_logging
 from jaseci_like.config.schema import is_freeform, secret_paths
 from jaseci_like.config.sealing import new_key
 from jaseci_like.config.secrets import mask, mask_url, printable
@@ -68,17 +68,64 @@ def handle_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+_LOG_LEVEL_HELP = "Log this level and above (env JASECI_LIKE_LOG_LEVEL)."
+_LOG_FORMAT_HELP = (
+    "Log lines as text, or as one JSON object each: time, level, logger, message "
+    "(env JASECI_LIKE_LOG_FORMAT)."
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
     default="warning",
     show_default=True,
+    envvar="JASECI_LIKE_LOG_LEVEL",
+    help=_LOG_LEVEL_HELP,
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS, case_sensitive=False),
+    default="text",
+    show_default=True,
+    envvar="JASECI_LIKE_LOG_FORMAT",
+    help=_LOG_FORMAT_HELP,
 )
 @click.version_option(package_name="jaseci-like")
-def cli(log_level: str) -> None:
+def cli(log_level: str, log_format: str) -> None:
     """A plugin-based service container runtime."""
-    setup_logging(log_level)
+    setup_logging(log_level, log_format)
+
+
+def _set_logging(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    # Runs after the group's own options: what is given after the subcommand wins.
+    if value is not None and param.name == "log_level":
+        setup_logging(level=value)
+    elif value is not None:
+        setup_logging(fmt=value)
+
+
+def accept_global_options_after(group: click.Group) -> None:
+    """Let every subcommand of ``group`` (plugins' included) take the logging options
+    too, so ``jaseci-like up --log-level info`` works like ``--log-level info up``."""
+    for command in group.commands.values():
+        taken = {name for p in command.params for name in p.opts}
+        for opts, choices, help_text in (
+            (["--log-level", "log_level"], LOG_LEVELS, _LOG_LEVEL_HELP),
+            (["--log-format", "log_format"], LOG_FORMATS, _LOG_FORMAT_HELP),
+        ):
+            if opts[0] not in taken:
+                option = click.Option(
+                    opts,
+                    type=click.Choice(choices, case_sensitive=False),
+                    expose_value=False,
+                    callback=_set_logging,
+                    help=help_text,
+                )
+                command.params.append(option)
+        if isinstance(command, click.Group):
+            accept_global_options_after(command)
 
 
 @cli.command()
@@ -348,6 +395,7 @@ def main() -> None:
         commands = None
     if commands is not None:
         commands.add_commands(cli)
+    accept_global_options_after(cli)
     try:
         cli.main(standalone_mode=True)
     except SystemExit:
