@@ -7,7 +7,12 @@ nothing beyond service names, states and counters.
 from fastapi import APIRouter, Response
 from fastapi.concurrency import run_in_threadpool
 from jaseci_like_services.api.dto.v1 import HealthV1, ReadinessV1, ServiceReadinessV1
-from jaseci_like_services.api.metrics import CONTENT_TYPE, exposition
+from jaseci_like_services.api.metrics import (
+    CONTENT_TYPE,
+    ServiceSample,
+    exposition,
+    service_registry,
+)
 from jaseci_like_services.api.routes.common import JsonBody
 from jaseci_like_services.api.state import ApiState
 
@@ -48,6 +53,47 @@ def readiness(api: ApiState) -> ReadinessV1:
     return ReadinessV1(ready=ready, services=rows)
 
 
+def service_samples(api: ApiState) -> list[ServiceSample]:
+    """Every service of the registry with its supervisor's counts; the health checks
+    run all at once, each bounded by its service's timeout. Blocking."""
+    supervisor = api.meta.registry.supervisor
+    states = dict(supervisor.states) if supervisor is not None else {}
+    found = [
+        (name, service)
+        for name in api.meta.service_names()
+        if (service := api.meta.registry.background.get(name)) is not None
+    ]
+    checks = {name: s.health_check() for name, s in found if s.is_running()}
+    samples = []
+    for name, service in found:
+        healthy = False
+        check = checks.get(name)
+        if check is not None:
+            try:
+                healthy = service.health_result(check)
+            except Exception:  # unhealthy is the answer; status and the supervisor say why
+                healthy = False
+        supervision = states.get(name)
+        samples.append(
+            ServiceSample(
+                name=name,
+                enabled=service.enabled,
+                state=service.state.name,
+                healthy=healthy,
+                restarts=supervision.restarts if supervision is not None else 0,
+                gave_up=supervision is not None and supervision.gave_up,
+            )
+        )
+    return samples
+
+
+def leadership(api: ApiState) -> bool | None:
+    """Does this instance hold the lease for singleton duties? None leaves the
+    ``jaseci_like_leader`` gauge out. The leader lease (issue 14, item 4) answers
+    here once it exists; until then no instance claims to lead."""
+    return None
+
+
 def probe_routes(api: ApiState) -> APIRouter:
     router = APIRouter(tags=["probes"])
 
@@ -74,11 +120,14 @@ def probe_routes(api: ApiState) -> APIRouter:
         responses={200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}}},
     )
     async def metrics() -> Response:
-        """Prometheus text: HTTP requests, API key checks, group_config operations."""
+        """Prometheus text: HTTP requests, API key checks, group_config operations,
+        and each service's state, health and restarts."""
         registries = [api.metrics.registry]
         group_config = api.meta.registry.background.get("group_config")
         if group_config is not None and group_config.app is not None:
             registries.append(group_config.app.metrics.registry)
+        samples = await run_in_threadpool(service_samples, api)
+        registries.append(service_registry(samples, leadership(api)))
         return Response(exposition(registries), media_type=CONTENT_TYPE)
 
     return router
