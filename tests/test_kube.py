@@ -67,6 +67,12 @@ SHIPPED_KINDS = {
 }
 #: The packaged manifests the kube service applies unless `manage` says otherwise.
 MANAGED_BY_DEFAULT = ("postgres", "redis", "runtime")
+#: The runtime's variables read from its Secret (jaseci-like-runtime), by key.
+RUNTIME_SECRET_URLS = {
+    "JASECI_LIKE__DB__URL": "db-url",
+    "JASECI_LIKE__REDIS__URL": "redis-url",
+    "JASECI_LIKE__TASK__BROKER_URL": "broker-url",
+}
 
 
 # -- fixtures and helpers ------------------------------------------------------------------
@@ -223,10 +229,27 @@ def test_no_password_is_written_in_a_shipped_manifest() -> None:
     }
     reference = {"secretKeyRef": {"name": "jaseci-like-postgres", "key": "password"}}
     assert env[("jaseci-like-postgres", "POSTGRES_PASSWORD")]["valueFrom"] == reference
-    assert env[("jaseci-like", "POSTGRES_PASSWORD")]["valueFrom"] == reference
-    url = env[("jaseci-like", "JASECI_LIKE__DB__URL")]["value"]
-    assert ":$(POSTGRES_PASSWORD)@jaseci-like-postgres:5432/" in url
-    assert all("value" not in var for (_, name), var in env.items() if "PASSWORD" in name)
+    # The runtime's URLs (which carry the credentials) come whole from its Secret.
+    for name, key in RUNTIME_SECRET_URLS.items():
+        ref = {"secretKeyRef": {"name": "jaseci-like-runtime", "key": key}}
+        assert env[("jaseci-like", name)]["valueFrom"] == ref
+    assert all(
+        "value" not in var for (_, name), var in env.items() if "PASSWORD" in name or "URL" in name
+    )
+    # Nor is any in the runtime's config file: no URL or password key, no URL value.
+    (config_map,) = (d for d in shipped("runtime") if d["kind"] == "ConfigMap")
+    for text in config_map["data"].values():
+        for path, value in _leaves(yaml.safe_load(text)):
+            assert not {"url", "password", "broker_url"} & set(path), path
+            assert "://" not in str(value), path
+
+
+def _leaves(doc: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield from _leaves(value, (*path, str(key)))
+    else:
+        yield path, doc
 
 
 def test_every_shipped_service_selects_the_pods_of_its_workload() -> None:
@@ -263,18 +286,43 @@ def test_the_runtime_manifest_runs_up_with_the_config_file_of_its_configmap(tmp_
     volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
     assert volume["configMap"]["name"] == docs["ConfigMap"]["metadata"]["name"]
     text = docs["ConfigMap"]["data"][config_path.name]
-    # The runtime accepts that file under the production profile: every key is known
-    # and well typed (a refused one raises ConfigError here).
+    # The runtime accepts that file under the production profile, with the variables
+    # of the container (its Secret's values made up): every key is known and well
+    # typed (a refused one raises ConfigError here).
     (tmp_path / "config.yaml").write_text(text)
+    made_up = {
+        "db-url": "postgresql+asyncpg://jaseci_like:pw@jaseci-like-postgres:5432/jaseci_like",
+        "redis-url": "redis://jaseci-like-redis:6379/0",
+        "broker-url": "redis://jaseci-like-redis:6379/1",
+    }
+    environ = {
+        var["name"]: var.get("value") or made_up[var["valueFrom"]["secretKeyRef"]["key"]]
+        for var in container["env"]
+    }
     runtime = Runtime(
         config_file=tmp_path / "config.yaml",
         profile="production",
-        environ={"JASECI_LIKE__DB__URL": "postgresql+asyncpg://u:p@jaseci-like-postgres/db"},
+        environ=environ,
         meta=MetaService.isolated(),
     )
     effective = ConfigApi(runtime.hook)
-    assert effective.config_get("redis")["host"] == "jaseci-like-redis"
+    assert effective.config_get("redis")["url"] == made_up["redis-url"]
     assert effective.config_get("redis")["enabled"] is True  # from the production profile
+    assert effective.config_get("task")["broker_url"] == made_up["broker-url"]
+    assert effective.config_get("db")["url"] == made_up["db-url"]
+    # The API listens on every interface of the pod, on the port the probes and the
+    # Service name.
+    api = effective.config_get("api")
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (api["host"], api["port"]) == ("0.0.0.0", ports["http"])
+    (service_port,) = docs["Service"]["spec"]["ports"]
+    assert service_port["targetPort"] in ports
+    for probe, path in (
+        ("startupProbe", "/healthz"),
+        ("livenessProbe", "/healthz"),
+        ("readinessProbe", "/readyz"),
+    ):
+        assert container[probe]["httpGet"] == {"path": path, "port": "http"}, probe
     # SIGTERM gives the runtime its whole stop budget before the kubelet kills it.
     assert runtime.settings.stop_timeout < pod["terminationGracePeriodSeconds"]
 
@@ -699,6 +747,15 @@ def test_cli_apply_dry_run_then_apply_then_plan(api: KubeStandIn, cli: Cli) -> N
     assert plan.returncode == 0, plan.stderr
     assert {r["ACTION"] for r in parse_table(plan.stdout.splitlines())} == {"unchanged"}
     assert api.writes() == []
+    # As the README writes it: `kube render / plan / apply [--dry-run]`, and global
+    # options after the subcommand. Plan and render never write: the same output.
+    dry_plan = cli.run("kube", "plan", "--dry-run", "--log-level", "debug", env=env)
+    assert dry_plan.returncode == 0, dry_plan.stderr
+    assert dry_plan.stdout == plan.stdout
+    assert api.writes() == []
+    dry_render = cli.run("kube", "render", "--dry-run")
+    assert dry_render.returncode == 0, dry_render.stderr
+    assert dry_render.stdout == cli.run("kube", "render").stdout
 
 
 def test_cli_exit_codes_say_what_failed(api: KubeStandIn, cli: Cli) -> None:

@@ -8,8 +8,9 @@ or holds an object of the manifests that the runtime does not manage.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import click
 from jaseci_like_services.kube.plan import Action
@@ -19,6 +20,8 @@ from jaseci_like.cli.main import handle_errors, load_runtime, runtime_options
 from jaseci_like.cli.output import echo_table
 from jaseci_like.errors import JaseciLikeError, ServiceStartError
 from jaseci_like.runtime import describe_error
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group("kube")
@@ -75,8 +78,21 @@ def _echo_plan(actions: list[Action]) -> None:
     click.echo(", ".join(f"{counts[v]} {v}" for v in verbs))
 
 
+def _writes_nothing(func: F) -> F:
+    """``--dry-run`` on a command that never writes: accepted, so that every
+    ``kube render / plan / apply --dry-run`` line reads (and works) the same."""
+    return click.option(
+        "--dry-run",
+        "dry_run",
+        is_flag=True,
+        expose_value=False,
+        help="Accepted for symmetry with apply: this command never writes.",
+    )(func)
+
+
 @kube_group.command("render")
 @runtime_options
+@_writes_nothing
 @handle_errors
 def render(config_file: str | None, profile: str | None) -> None:
     """Print the manifests as they would be sent (secrets masked). Needs no cluster."""
@@ -86,6 +102,7 @@ def render(config_file: str | None, profile: str | None) -> None:
 
 @kube_group.command("plan")
 @runtime_options
+@_writes_nothing
 @click.option("--force-delete-pvc", is_flag=True, help="Plan deleting dropped claims too.")
 @handle_errors
 def plan(config_file: str | None, profile: str | None, force_delete_pvc: bool) -> None:
