@@ -12,12 +12,16 @@ from jaseci_like_services.api import error_responses
 from jaseci_like_services.api.auth import authenticator
 from jaseci_like_services.api.body_limit import BodyLimit
 from jaseci_like_services.api.inflight import RequestTracker
+from jaseci_like_services.api.instances import LocalInstances
 from jaseci_like_services.api.request_path import Utf8Path, whole_path
 from jaseci_like_services.api.routes.dotfiles import dotfile_routes
 from jaseci_like_services.api.routes.groups import group_routes
 from jaseci_like_services.api.routes.probes import probe_routes
+from jaseci_like_services.api.routes.system import system_routes
 from jaseci_like_services.api.routes.tasks import task_routes
+from jaseci_like_services.api.routes.ui import ui_routes
 from jaseci_like_services.api.routes.users import user_routes
+from jaseci_like_services.api.sessions import UiSessions
 from jaseci_like_services.api.state import ApiState
 
 TITLE = "jaseci-like API"
@@ -38,13 +42,20 @@ def create_app(api: ApiState) -> FastAPI:
         dependencies=[Depends(whole_path)],
     )
     error_responses.install(app)
-    caller = authenticator(api)
+    # The dashboard's sessions stand in for a key only while it is served.
+    sessions = UiSessions() if api.settings.ui else None
+    caller = authenticator(api, sessions)
+    #: Where /v1/instances reads the instances from (this process alone, for now).
+    app.state.instances = LocalInstances(api)
     app.include_router(probe_routes(api))
     # Dotfiles first: their prefix is longer than /v1/groups/{group}.
     app.include_router(dotfile_routes(api, caller))
     app.include_router(group_routes(api, caller))
     app.include_router(user_routes(api, caller))
     app.include_router(task_routes(api, caller))
+    app.include_router(system_routes(api, caller))
+    if sessions is not None:
+        app.include_router(ui_routes(api, sessions))
     app.add_middleware(Utf8Path)
     return app
 

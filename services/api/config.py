@@ -23,6 +23,8 @@ class ApiConfig(ServiceConfig):
     root_path: str = Field(default="", max_length=200)
     forwarded_allow_ips: list[str] = Field(default_factory=list)
     docs: bool = True
+    #: Serve the dashboard at /ui (it reads the same /v1 endpoints, signed in by key).
+    ui: bool = True
 
     @field_validator("root_path")
     @classmethod

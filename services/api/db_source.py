@@ -13,10 +13,16 @@ from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from jaseci_like_services.api.models import api_keys, api_task_owners
-from jaseci_like_services.api.types import ApiKeyInfo, KeyHolder, KeyOwner, KeyRecord
+from jaseci_like_services.api.types import (
+    ApiKeyInfo,
+    KeyHolder,
+    KeyOwner,
+    KeyRecord,
+    TaskOwnerRow,
+)
 from jaseci_like_services.group_config.models import users
 from jaseci_like_services.group_config.types import Role
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like.repository import DbOps, ReadOps, WriteOps
@@ -47,6 +53,13 @@ _REVOKE = (
 _INSERT_KEY = insert(api_keys)
 _INSERT_OWNER = insert(api_task_owners)
 _OWNER = select(api_task_owners.c.user_id).where(api_task_owners.c.task_id == bindparam("task_id"))
+#: Newest first; the id breaks ties so pages never overlap.
+_ALL_TASKS = select(api_task_owners).order_by(
+    api_task_owners.c.created_at.desc(), api_task_owners.c.task_id
+)
+_TASKS_OF = _ALL_TASKS.where(api_task_owners.c.user_id == bindparam("user_id"))
+_COUNT_TASKS = select(func.count()).select_from(api_task_owners)
+_COUNT_TASKS_OF = _COUNT_TASKS.where(api_task_owners.c.user_id == bindparam("user_id"))
 _ALL_KEYS = select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id)
 _KEYS_OF = _ALL_KEYS.where(api_keys.c.user_id == bindparam("user_id"))
 
@@ -137,6 +150,19 @@ class ApiDbSource:
         async with self._ops.read_ops() as r:
             row = (await r.execute(_OWNER, {"task_id": task_id})).first()
         return None if row is None else row[0]
+
+    async def list_task_owners(
+        self, user_id: uuid.UUID | None, limit: int, offset: int
+    ) -> tuple[list[TaskOwnerRow], int]:
+        """A page of submitted tasks (``user_id``'s, or everyone's for None), newest
+        first, and how many there are in all."""
+        params: dict[str, Any] = {} if user_id is None else {"user_id": user_id}
+        listing = _ALL_TASKS if user_id is None else _TASKS_OF
+        counting = _COUNT_TASKS if user_id is None else _COUNT_TASKS_OF
+        async with self._ops.read_ops() as r:
+            total = (await r.execute(counting, params)).scalar_one()
+            rows = (await r.execute(listing.limit(limit).offset(offset), params)).all()
+        return [TaskOwnerRow(*tuple(row)) for row in rows], int(total)
 
     async def ping(self) -> bool:
         async with self._ops.read_ops() as r:

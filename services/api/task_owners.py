@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from jaseci_like_services.api.db_source import ApiDbSource
 from jaseci_like_services.api.errors import TaskNotVisible
+from jaseci_like_services.api.types import TaskOwnerRow
 from jaseci_like_services.group_config.types import CurrentUser, Role
 
-from jaseci_like.repository import Resilience, utcnow
+from jaseci_like.repository import OffsetPagination, Resilience, utcnow
 
 
 class TaskOwners:
@@ -33,3 +34,14 @@ class TaskOwners:
         )
         if owner != actor.id:
             raise TaskNotVisible(f"no task with id {task_id!r} that you submitted")
+
+    async def list(
+        self, actor: CurrentUser, page: OffsetPagination
+    ) -> tuple[list[TaskOwnerRow], int]:
+        """The tasks ``actor`` submitted (every task for a superadmin), newest first,
+        and their total count."""
+        user_id = None if actor.role is Role.SUPERADMIN else actor.id
+        return await self._resilience.call(
+            "task_owner.list",
+            lambda: self._source.list_task_owners(user_id, page.limit, page.offset),
+        )

@@ -63,3 +63,13 @@ class KeyOwner:
 
     info: ApiKeyInfo
     domain: str
+
+
+@dataclass(frozen=True)
+class TaskOwnerRow:
+    """A submitted task as the api service recorded it (its status is the task service's)."""
+
+    task_id: str
+    user_id: uuid.UUID
+    name: str
+    created_at: dt.datetime

@@ -1,4 +1,4 @@
-"""``/v1/tasks/{task_id}``: the status of background work, and cancelling it.
+"""``/v1/tasks``: the caller's background work, its status, and cancelling it.
 
 Only the user who submitted a task (or a superadmin) sees or cancels it; for
 anyone else it does not exist. Task service calls run in a worker thread: in
@@ -15,10 +15,13 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.concurrency import run_in_threadpool
 from jaseci_like_services.api.dto.v1 import TaskAcceptedV1, TaskStatusV1
 from jaseci_like_services.api.dto.v1.mapping import task_status_v1
+from jaseci_like_services.api.dto.v1.tasks import TaskListV1, TaskSummaryV1
 from jaseci_like_services.api.errors import ServiceUnavailable
-from jaseci_like_services.api.routes.common import ERRORS, JsonBody
+from jaseci_like_services.api.routes.common import ERRORS, JsonBody, PageQuery
 from jaseci_like_services.api.state import ApiState
+from jaseci_like_services.api.types import TaskOwnerRow
 from jaseci_like_services.group_config.types import CurrentUser
+from jaseci_like_services.task import TaskNotFound, TaskService
 
 from jaseci_like import JaseciLikeError
 from jaseci_like.config.secrets import mask_url
@@ -51,9 +54,45 @@ async def submit(api: ApiState, name: str, kwargs: dict[str, Any], user: Current
     return response
 
 
+def _summaries(tasks: TaskService, rows: list[TaskOwnerRow]) -> list[TaskSummaryV1]:
+    """Each recorded task with its status now (None once the task service forgot it)."""
+    found = []
+    for row in rows:
+        try:
+            status: TaskStatusV1 | None = task_status_v1(tasks.status(row.task_id))
+        except TaskNotFound:
+            status = None
+        found.append(
+            TaskSummaryV1(
+                task_id=row.task_id,
+                name=row.name,
+                user_id=row.user_id,
+                submitted_at=row.created_at,
+                status=status,
+            )
+        )
+    return found
+
+
 def task_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) -> APIRouter:
     router = APIRouter(prefix="/v1/tasks", tags=["tasks"], responses=ERRORS)
     Caller = Annotated[CurrentUser, Depends(caller)]
+
+    @router.get("", response_model=TaskListV1, operation_id="tasks-list")
+    async def list_tasks(user: Caller, page: PageQuery) -> JsonBody:
+        """The tasks the caller submitted (every task for a superadmin), newest first,
+        each with its status now."""
+        rows, total = await api.owners.list(user, page)
+        tasks = api.tasks()
+        items = await _call(lambda: _summaries(tasks, rows))
+        return JsonBody(
+            TaskListV1(
+                items=items,
+                total_count=total,
+                has_next=page.offset + len(rows) < total,
+                has_previous=page.offset > 0,
+            )
+        )
 
     @router.get("/{task_id}", response_model=TaskStatusV1, operation_id="task-status")
     async def task_status(task_id: TaskId, user: Caller) -> JsonBody:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from typing import Any, Literal
 
+from jaseci_like_services.api.dto.v1.common import PageV1
 from pydantic import BaseModel, Field
 
 TaskStateV1 = Literal["PENDING", "STARTED", "PROGRESS", "SUCCESS", "FAILURE", "REVOKED"]
@@ -31,3 +34,18 @@ class TaskStatusV1(BaseModel):
     #: ``forbidden``, ``user_not_found``, ``api_key_revoked``...; ``task_failed``
     #: when the error has no code of its own.
     error_code: str | None = None
+
+
+class TaskSummaryV1(BaseModel):
+    """One task of ``GET /v1/tasks``: who submitted it and when, and its status now."""
+
+    task_id: str
+    name: str
+    user_id: uuid.UUID
+    submitted_at: dt.datetime
+    #: None once the task service no longer keeps its record (``task.result_ttl``).
+    status: TaskStatusV1 | None
+
+
+class TaskListV1(PageV1):
+    items: list[TaskSummaryV1]
