@@ -42,6 +42,7 @@ AREAS = (
     "benchmarks.supervisor",
     "benchmarks.api",
     "benchmarks.reliability",
+    "benchmarks.jsorc",
 )
 RESULTS = HERE / "results.json"
 

@@ -14,6 +14,7 @@ from jaseci_like_services.jsorc.metrics import JsOrcMetrics
 from jaseci_like_services.jsorc.report import STATUS_GLOB, Outcome, Status, Step
 
 from jaseci_like import CommonService, JaseciLikeError, MemoryHook, ServiceState
+from jaseci_like.manifests import Manifests
 from jaseci_like.supervisor import Supervisor, describe_failure
 
 if TYPE_CHECKING:
@@ -93,9 +94,7 @@ class Orchestrator:
                 for name in self.options.keep_alive:
                     if stop.is_set():
                         break
-                    for step in self._keep(name, stop):
-                        self._record(step)
-                        steps.append(step)
+                    self._keep(name, stop, steps)
             self.metrics.passes.labels(role).inc()
             status = self.status
             status.role = role
@@ -121,7 +120,10 @@ class Orchestrator:
         except Exception as exc:  # the status is a report; the duty goes on without it
             log.warning("jsorc: status not saved: %s", describe_failure(exc))
 
-    def _record(self, step: Step) -> None:
+    def _record(self, step: Step, steps: list[Step] | None = None) -> None:
+        """Count, keep and log ``step`` as it happens (a long wait shows its deploy)."""
+        if steps is not None:
+            steps.append(step)
         self.metrics.actions.labels(step.service, step.action, step.outcome).inc()
         before = self.status.services.get(step.service)
         self.status.services[step.service] = step
@@ -152,72 +154,90 @@ class Orchestrator:
         kube = self._service("kube")
         return kube if isinstance(kube, KubeService) and kube.is_running() else None
 
-    def _keep(self, name: str, stop: threading.Event) -> list[Step]:
+    def _keep(self, name: str, stop: threading.Event, steps: list[Step]) -> None:
         service = self._service(name)
         if service is None:
-            return [Step(name, "check", "skipped", "not a service of this runtime")]
+            self._record(Step(name, "check", "skipped", "not a service of this runtime"), steps)
+            return
         running = service.is_running()
         self.metrics.running.labels(name).set(1 if running else 0)
         self.status.states[name] = service.state.name
         if not service.enabled:
-            return [Step(name, "check", "skipped", "disabled")]
+            self._record(Step(name, "check", "skipped", "disabled"), steps)
+            return
         if running:
             self.attempts.pop(name, None)
-            return []
+            return
         if service.state in (ServiceState.STARTED, ServiceState.STOPPING):
-            return []  # on its way somewhere: judged at the next pass
+            return  # on its way somewhere: judged at the next pass
         attempts = self.attempts.setdefault(name, Attempts())
         if attempts.gave_up or time.monotonic() < attempts.next_at:
-            return []
+            return
         kube = self._kube()
-        if kube is None:
-            return [self._restart(name, service, attempts, deployed=False)]
-        from jaseci_like_services.jsorc.deploy import manifests_of
+        found = None
+        if kube is not None:
+            from jaseci_like_services.jsorc.deploy import manifests_of
 
-        try:
-            found = manifests_of(service, self.hook)
-        except Exception as exc:  # a service whose manifests cannot be read
-            return [self._failed(name, attempts, "deploy", describe_failure(exc, service))]
-        if found is None:
-            return [self._restart(name, service, attempts, deployed=False)]
-        return self._deploy(name, service, attempts, kube, found, stop)
+            try:
+                found = manifests_of(service, self.hook)
+            except Exception as exc:  # a service whose manifests cannot be read
+                why = describe_failure(exc, service)
+                self._record(self._failed(name, attempts, "deploy", why), steps)
+                return
+        if (
+            kube is not None
+            and found is not None
+            and not self._deploy(name, attempts, kube, found, stop, steps)
+        ):
+            return
+        step = self._restart(name, service, attempts, deployed=found is not None)
+        if step is not None:
+            self._record(step, steps)
 
     def _deploy(
         self,
         name: str,
-        service: CommonService,
         attempts: Attempts,
         kube: KubeService,
-        found: tuple[str, dict[str, list[dict[str, object]]]],
+        found: tuple[str, Manifests],
         stop: threading.Event,
-    ) -> list[Step]:
+        steps: list[Step],
+    ) -> bool:
+        """Apply, then wait; True when the service's pods and endpoints are ready."""
         from jaseci_like_services.jsorc.deploy import apply, wait_ready
 
         where, manifests = found
         try:
             actions, readiness = apply(kube, where, manifests, self.options.namespace)
         except JaseciLikeError as exc:  # KubeError (refused, unreachable), a bad manifest
-            return [self._failed(name, attempts, "deploy", describe_failure(exc, kube))]
+            why = describe_failure(exc, kube)
+            self._record(self._failed(name, attempts, "deploy", why), steps)
+            return False
         changes = [str(a) for a in actions if a.writes]
-        steps = [Step(name, "deploy", "ok", "; ".join(changes) or f"{where}: nothing to change")]
+        done = "; ".join(changes) or f"{where}: nothing to change"
+        self._record(Step(name, "deploy", "ok", done), steps)
         try:
             took = wait_ready(
                 kube, readiness, self.options.wait_timeout, self.options.wait_poll, stop
             )
         except JaseciLikeError as exc:  # DeployTimeout, or the cluster went away
-            steps.append(self._failed(name, attempts, "wait", describe_failure(exc, kube)))
-            return steps
+            why = describe_failure(exc, kube)
+            self._record(self._failed(name, attempts, "wait", why), steps)
+            return False
         self.metrics.wait_seconds.labels(name).observe(took)
-        steps.append(Step(name, "wait", "ok", f"pods and endpoints ready after {took:.2f}s"))
-        steps.append(self._restart(name, service, attempts, deployed=True))
-        return steps
+        self._record(Step(name, "wait", "ok", f"pods and endpoints ready after {took:.2f}s"), steps)
+        return True
 
     def _restart(
         self, name: str, service: CommonService, attempts: Attempts, deployed: bool
-    ) -> Step:
+    ) -> Step | None:
         meta = self.hook.meta
         supervisor = meta.registry.supervisor if meta is not None else None
-        if supervisor is not None and supervisor.running and not supervisor.stopping:
+        if supervisor is not None and supervisor.stopping:
+            return None  # the runtime is stopping: nothing is to be restarted now
+        # Configured to run counts, not running yet: at start-up jsorc's first pass may
+        # come before the runtime starts its supervisor.
+        if supervisor is not None and supervisor.config.enabled and not supervisor.stopping:
             return self._through_supervisor(name, supervisor, attempts, deployed)
         # No supervisor runs: jsorc is the only restart path there is.
         try:

@@ -46,6 +46,8 @@ class JsOrcService(CommonService):
     name = "jsorc"
     config_schema = JsOrcConfig
     default_config: ClassVar[dict[str, Any]] = defaults("jsorc")
+    # A singleton duty: a refresh resets it in place (keeping `leader`), never two at once.
+    exclusive = True
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
         #: Whether this instance does the duty now; replace to plug in a lease.
