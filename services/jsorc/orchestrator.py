@@ -121,20 +121,22 @@ class Orchestrator:
             log.warning("jsorc: status not saved: %s", describe_failure(exc))
 
     def _record(self, step: Step, steps: list[Step] | None = None) -> None:
-        """Count, keep and log ``step`` as it happens (a long wait shows its deploy)."""
+        """Count, keep and log ``step`` as it happens (a long wait shows its deploy).
+
+        A step that repeats the service's last one (a service left failing, seen
+        every pass) is counted, but not logged or listed again."""
         if steps is not None:
             steps.append(step)
         self.metrics.actions.labels(step.service, step.action, step.outcome).inc()
         before = self.status.services.get(step.service)
         self.status.services[step.service] = step
-        self.status.recent.append(step)
-        # One log line per change: a service left failing is not logged every pass.
         if before is not None and (before.action, before.outcome, before.detail) == (
             step.action,
             step.outcome,
             step.detail,
         ):
             return
+        self.status.recent.append(step)
         level = logging.WARNING if step.outcome == "failed" else logging.INFO
         if self.quiet:
             level = logging.DEBUG
