@@ -168,6 +168,18 @@ class Supervisor:
             thread.join(timeout)
         return not thread.is_alive()
 
+    def retry_now(self, name: str) -> None:
+        """Restart ``name`` at once if it is down, with a fresh count of failures
+        (what it waited for is there now: JsOrc deployed it), instead of after its
+        backoff or never (after a give-up)."""
+        with self._lock:
+            state = self.states.setdefault(name, Supervision())
+            state.gave_up = False
+            state.failures = 0
+            state.probation_until = None
+            state.next_retry = time.monotonic()
+        self._wake.set()
+
     @property
     def running(self) -> bool:
         """True while the checking thread is alive."""

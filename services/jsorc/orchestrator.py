@@ -33,20 +33,6 @@ class Attempts:
     gave_up: bool = False
 
 
-def ask_supervisor_now(supervisor: Supervisor, name: str) -> None:
-    """Have the supervisor restart ``name`` at its next check instead of after its
-    backoff (what it needed is deployed now), with a fresh give-up count.
-
-    The supervisor has no method for this yet, so its public per-service record
-    is set the way its own ``_healthy`` and ``_check`` set it.
-    """
-    state = supervisor.state(name)
-    if state.gave_up:
-        state.gave_up = False
-        state.failures = 0
-    state.next_retry = time.monotonic()
-
-
 class Orchestrator:
     """One pass: every keep-alive service that is enabled and not RUNNING is deployed
     (kube) and restarted through the supervisor, or left to the supervisor."""
@@ -256,7 +242,7 @@ class Orchestrator:
         self, name: str, supervisor: Supervisor, attempts: Attempts, deployed: bool
     ) -> Step:
         if deployed:
-            ask_supervisor_now(supervisor, name)
+            supervisor.retry_now(name)
             self._backoff(attempts)  # if it is still down next pass, try again later
             return Step(name, "restart", "ok", "deployed; the supervisor restarts it now")
         state = supervisor.states.get(name)
