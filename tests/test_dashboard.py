@@ -19,6 +19,7 @@ import pytest
 from jaseci_like_services.group_config import DotfileSpec
 from jaseci_like_services.task.context import TaskContext
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -115,7 +116,11 @@ def rig(tmp_path_factory: pytest.TempPathFactory, redis: RedisServer) -> Iterato
 
 
 def wait_for(driver: WebDriver, condition: Callable[[WebDriver], Any], what: str) -> Any:
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(condition, f"waited for {what}")
+    # A row read while the page redraws it is read again on the next poll.
+    waiting = WebDriverWait(
+        driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return waiting.until(condition, f"waited for {what}")
 
 
 def shot(driver: WebDriver, name: str) -> None:
@@ -137,8 +142,13 @@ def signed_in(driver: WebDriver, rig: ApiRig, role: str) -> None:
 
 
 def cell_state(driver: WebDriver, selector: str) -> str | None:
-    found = driver.find_elements(By.CSS_SELECTOR, selector)
-    return found[0].get_attribute("data-state") if found else None
+    # In one script: the page redraws its tables while the test reads them.
+    state: str | None = driver.execute_script(
+        "const e = document.querySelector(arguments[0]);"
+        "return e ? e.getAttribute('data-state') : null;",
+        selector,
+    )
+    return state
 
 
 def service_state(driver: WebDriver, name: str) -> str | None:
@@ -238,6 +248,8 @@ def test_task_progress_and_cancel(browser: WebDriver, rig: ApiRig) -> None:
     button = f'button[data-cancel="{doomed}"]'
     wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, button), "a cancel button")
     browser.find_element(By.CSS_SELECTOR, button).click()
+    asked = f"Cancel asked for task {doomed}"
+    wait_for(browser, lambda d: asked in d.find_element(By.ID, "status").text, "the cancel sent")
     # A running task stops at its next progress report: let it make one.
     GATES["cancel"].release()
     doomed_state = f'tr[data-task="{doomed}"] td[data-state]'

@@ -14,6 +14,7 @@
   let session = null; // {user_id, role, domain, csrf_token}
   let pollTimer = null;
   let polling = false;
+  let pollFailed = false;
   const lastDrawn = {}; // view -> JSON text last drawn, so an unchanged answer keeps focus
 
   const $ = (id) => document.getElementById(id);
@@ -118,11 +119,14 @@
       else if (view === "config") await drawConfig();
       else if (view === "tasks") await drawTasks();
       else if (view === "dotfiles") await drawDotfiles();
-      if (view !== "signin") say("");
+      // A poll that works again clears the poll's own error, not what an action said.
+      if (pollFailed) say("");
+      pollFailed = false;
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) {
         signedOut(e.message);
       } else {
+        pollFailed = true;
         say(e instanceof ApiError ? e.message + " (" + e.code + ")" : "cannot reach the API: " + e.message);
       }
     } finally {
@@ -174,6 +178,8 @@
     }
     box.replaceChildren(...parts);
     if (data.items.length) drawGraph(data.items[0].services);
+    // For the ui.load_ms benchmark: when the first data was drawn, in page time.
+    if (!performance.getEntriesByName("jl:services-drawn").length) performance.mark("jl:services-drawn");
   }
 
   const SVG = "http://www.w3.org/2000/svg";
