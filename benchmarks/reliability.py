@@ -10,6 +10,11 @@ none. The baseline is a bare FastAPI app, served the same way, whose PUT and
 DELETE each write one row to an SQLite file through SQLAlchemy's aiosqlite engine
 the plain way (WAL, BEGIN IMMEDIATE, the same busy timeout, no queue in front).
 One client process drives both, one after the other.
+
+``reliability.refresh_blip`` and ``reliability.redis_return_blip``: requests a
+client listing dotfiles without pause sees fail while group_config is refreshed
+20 times, or while the Redis under a Celery task service is killed and comes back
+(both must be 0: the API is not restarted with what it depends on).
 """
 
 from __future__ import annotations
@@ -19,17 +24,18 @@ import contextlib
 import multiprocessing
 import os
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from benchmarks.registry import Context, bench
+from benchmarks.registry import Context, Target, bench
 from jaseci_like import MetaService, Runtime
 from jaseci_like.loop import RuntimeLoop
 
@@ -252,3 +258,168 @@ def sqlite_writers(ctx: Context) -> tuple[float, float]:
     if ours.error_count:
         ctx.problem(f"{ours.error_count} write(s) failed: {ours.errors}")
     return ours.percentile(0.99) * 1000, bare.percentile(0.99) * 1000
+
+
+# -- blips: requests failed while something restarts ----------------------------------------
+
+BLIP_REFRESHES = 20
+#: Seconds the client keeps listing after the broker is back (its restart included).
+BLIP_SETTLE = 2.0
+
+
+@dataclass
+class _Listing:
+    """A client thread listing dotfiles until stopped: answers counted by outcome."""
+
+    url: str
+    headers: dict[str, str]
+    path: str
+    ok: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="blip-listing", daemon=True)
+
+    def _loop(self) -> None:
+        with httpx.Client(base_url=self.url, headers=self.headers, timeout=30.0) as client:
+            while not self._stop.is_set():
+                try:
+                    status = client.get(self.path).status_code
+                except httpx.HTTPError as exc:
+                    self.failed[type(exc).__name__] += 1
+                    continue
+                if status == 200:
+                    self.ok += 1
+                else:
+                    self.failed[str(status)] += 1
+
+    def __enter__(self) -> _Listing:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30.0)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+
+@contextlib.contextmanager
+def _served(folder: Path, settings: dict[str, str]) -> Iterator[tuple[Runtime, _Listing]]:
+    """The embedded runtime (extra ``settings`` as env) and a listing client on it."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("JASECI_LIKE")}
+    environ["JASECI_LIKE__DB__DATA_DIR"] = str(folder)
+    environ["JASECI_LIKE__API__PORT"] = "0"
+    environ.update(settings)
+    runtime = Runtime(meta=MetaService.isolated(), environ=environ)
+    try:
+        runtime.start()
+        api: Any = runtime.meta.get_service("api")
+        gc: Any = runtime.meta.get_service("group_config").app
+        root = gc.system_user()
+        admin = gc.sync.users.create("blip@bench.test", "superadmin", user=root)
+        token = runtime.meta.loop.run(api.keys.issue(admin.id, actor=root)).token
+        headers = {"Authorization": f"Bearer {token}"}
+        with httpx.Client(base_url=api.url, headers=headers) as client:
+            created = client.put("/v1/groups", json={"name": "blips"})
+            created.raise_for_status()
+        path = f"/v1/groups/{created.json()['id']}/dotfiles"
+        with _Listing(api.url, headers, path) as listing:
+            yield runtime, listing
+    finally:
+        runtime.stop()
+
+
+def _answered_since(listing: _Listing, count: int, timeout: float = 30.0) -> int:
+    """Wait (polling the counters) until a request was answered after ``count``."""
+    deadline = time.monotonic() + timeout
+    while listing.ok + listing.failures <= count:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the listing client got no answer")
+        time.sleep(0.001)
+    return listing.ok + listing.failures
+
+
+@bench(
+    "reliability.refresh_blip",
+    unit="failed requests",
+    better="lower",
+    target=Target("value", "<=", 0),
+)
+def refresh_blip(ctx: Context) -> tuple[float, float]:
+    """Requests failed while ``config refresh group_config`` runs BLIP_REFRESHES times
+    under a listing client (must be 0); the baseline is the requests answered."""
+    from jaseci_like import ConfigApi
+
+    with (
+        tempfile.TemporaryDirectory(prefix="jl-bench-refresh-") as folder,
+        _served(Path(folder), {}) as (runtime, listing),
+    ):
+        api = ConfigApi(runtime.hook)
+        seen = _answered_since(listing, 0)
+        began = time.perf_counter()
+        for _ in range(BLIP_REFRESHES):
+            api.config_refresh("group_config")
+            seen = _answered_since(listing, seen)
+        took = time.perf_counter() - began
+    ctx.note(
+        f"{BLIP_REFRESHES} refreshes of group_config in {took:.2f}s under a listing client: "
+        f"{listing.ok} answered 200, failed: {dict(listing.failed) or 'none'}"
+    )
+    if listing.failures:
+        ctx.problem(f"{listing.failures} request(s) failed during refreshes: {listing.failed}")
+    return float(listing.failures), float(listing.ok)
+
+
+@bench(
+    "reliability.redis_return_blip",
+    unit="failed requests",
+    better="lower",
+    target=Target("value", "<=", 0),
+)
+def redis_return_blip(ctx: Context) -> tuple[float, float]:
+    """Requests failed to the API while the Redis its Celery task service runs on is
+    killed and comes back (must be 0); the baseline is the requests answered."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.servers import RedisServer
+
+    with RedisServer() as server, tempfile.TemporaryDirectory(prefix="jl-bench-redis-") as f:
+        settings = {
+            "JASECI_LIKE__TASK__MODE": "celery",
+            "JASECI_LIKE__TASK__BROKER_URL": server.url,
+            "JASECI_LIKE__TASK__WORKERS": "1",
+            "JASECI_LIKE__RUNTIME__SUPERVISOR__INTERVAL": "0.1",
+            "JASECI_LIKE__RUNTIME__SUPERVISOR__BACKOFF_BASE": "0.05",
+        }
+        with _served(Path(f), settings) as (runtime, listing):
+            state = runtime.supervisor.state("task")
+            _answered_since(listing, 0)
+            server.kill()
+            _until(lambda: state.last_error is not None, "the supervisor sees the task fail")
+            down_at = time.perf_counter()
+            server.start()
+            _until(lambda: state.restarts >= 1, "the task service runs again")
+            back = time.perf_counter() - down_at
+            _answered_since(listing, listing.ok + listing.failures)
+            settle = time.monotonic() + BLIP_SETTLE
+            _until(lambda: time.monotonic() > settle, "the client lists on")
+    ctx.note(
+        f"Redis killed, restarted; task service back {back:.2f}s after: "
+        f"{listing.ok} answered 200, failed: {dict(listing.failed) or 'none'}"
+    )
+    if listing.failures:
+        ctx.problem(f"{listing.failures} request(s) failed around the Redis restart")
+    return float(listing.failures), float(listing.ok)
+
+
+def _until(done: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"waited {timeout}s, in vain, until {what}")
+        time.sleep(0.01)
