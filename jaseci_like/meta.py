@@ -23,6 +23,7 @@ from jaseci_like.master import Master, SuperMaster
 from jaseci_like.service import CommonService
 
 if TYPE_CHECKING:
+    from jaseci_like.cluster.lease import Leadership
     from jaseci_like.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,9 @@ class Registry:
     #: True once the services of the installed plugins are registered here (by a
     #: Runtime, or by the shared registry itself on first need, as the seed's is).
     plugins_loaded: bool = False
+    #: This runtime's standing for the system's leader lease, once it joined a
+    #: cluster (None: alone, so it does every singleton duty itself).
+    leadership: Leadership | None = None
 
 
 _SHARED = Registry()

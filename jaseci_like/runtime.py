@@ -14,13 +14,15 @@ import logging
 import os
 import re
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from jaseci_like.cluster.config import ClusterConfig
 from jaseci_like.config.layers import ConfigLayers, validate
 from jaseci_like.config.secrets import mask_url
 from jaseci_like.config_api import ConfigApi
@@ -33,6 +35,10 @@ from jaseci_like.plugins.manager import Plugins
 from jaseci_like.service import CommonService
 from jaseci_like.state import ServiceState
 from jaseci_like.supervisor import Supervisor, SupervisorConfig, describe_failure
+
+if TYPE_CHECKING:
+    from jaseci_like.cluster.node import ClusterNode
+    from jaseci_like.cluster.store import ClusterStore
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,8 @@ class RuntimeConfig(BaseModel):
     #: The service whose client is the shared config cache (RedisHook's layer).
     cache_service: str = "redis"
     supervisor: SupervisorConfig = Field(default_factory=SupervisorConfig)
+    #: The instance registry and the leader lease (``status``, singleton duties).
+    cluster: ClusterConfig = Field(default_factory=ClusterConfig)
 
 
 @dataclass(frozen=True)
@@ -189,6 +197,10 @@ class Runtime:
         self.hook = self._make_hook()
         self.supervisor = Supervisor(self.meta, self.hook, self.settings.supervisor)
         self.meta.registry.supervisor = self.supervisor
+        #: This runtime as an instance of the system, once joined (see join_cluster).
+        self.instance_id = uuid.uuid4().hex[:12]
+        self.node: ClusterNode | None = None
+        self._cluster_store: tuple[object, ClusterStore] | None = None
         self.check_config()
 
     @staticmethod
@@ -220,7 +232,11 @@ class Runtime:
             api = ConfigApi(hook)
 
             def refresh(name: str) -> None:
-                api.config_refresh(name)
+                from jaseci_like.cluster.refresh import refresh_here
+
+                # Only where it runs: a process that never ran it does not start it.
+                api.service_class(name)  # an unknown name fails here, logged
+                refresh_here(hook, name)
 
             hook.on_refresh(refresh)
         return hook
@@ -251,10 +267,12 @@ class Runtime:
             raise ConfigError(problems)
 
     # -- lifecycle -----------------------------------------------------------------
-    def start(self, strict: bool = True) -> MemoryHook:
+    def start(self, strict: bool = True, role: str | None = "embedded") -> MemoryHook:
         """Start every service in dependency order.
 
         ``strict``: raise :class:`ServiceStartError` if an enabled one did not run.
+        ``role``: join the cluster as this (``up``, ``worker``, ``embedded``) before
+        the services start, so singleton duties wait for the lease; None: do not.
         """
         self.open_store()
         try:
@@ -262,6 +280,8 @@ class Runtime:
         except ConfigError:
             self.stop()
             raise
+        if role is not None:
+            self.join_cluster(role)
         self.meta.start_services(self.hook)
         failed = self.failed_services()
         if failed and strict:
@@ -299,6 +319,108 @@ class Runtime:
                 "and its credentials are right)"
             )
 
+    # -- the cluster ------------------------------------------------------------------
+    def cluster_store(self) -> ClusterStore:
+        """Where the instances meet: Redis when the cache service is enabled, else the
+        database; a memory store (alone) when neither is. :class:`StoreUnavailable`
+        while the one configured is not running (never a silent switch to another)."""
+        from jaseci_like.cluster.store import MemoryStore
+
+        for name in (self.settings.cache_service, self.settings.sql_service):
+            service = self.hook.services.get(name) or self.meta.registry.background.get(name)
+            if service is None or not service.enabled:
+                continue
+            app = service.app if service.is_running() else None
+            if app is None:
+                raise StoreUnavailable(f"the cluster store ({name}) is not running")
+            kept = self._cluster_store
+            if kept is not None and kept[0] is app:
+                return kept[1]
+            store: ClusterStore
+            if name == self.settings.cache_service:
+                from jaseci_like.cluster.redis_store import RedisStore
+
+                store = RedisStore(app)
+            else:
+                from jaseci_like.cluster.sql_store import SqlStore
+
+                store = SqlStore(app, self.meta.loop)
+            self._cluster_store = (app, store)
+            return store
+        kept = self._cluster_store
+        if kept is None or kept[0] is not None:
+            kept = self._cluster_store = (None, MemoryStore())
+        return kept[1]
+
+    def join_cluster(self, role: str) -> ClusterNode | None:
+        """Register this runtime as an instance (``role``: up, worker, embedded) and
+        compete for the leader lease; None when ``runtime.cluster.enabled`` is off."""
+        from jaseci_like.cluster.lease import Leadership
+        from jaseci_like.cluster.node import ClusterNode, Identity
+
+        config = self.settings.cluster
+        if not config.enabled or self.node is not None:
+            return self.node
+        leadership = Leadership(self.instance_id, self.cluster_store, config)
+        self.meta.registry.leadership = leadership
+        self.node = ClusterNode(
+            Identity(self.instance_id, role),
+            self.cluster_store,
+            config,
+            leadership,
+            self.service_report,
+            self._api_url,
+            self._handle_request,
+        )
+        self.node.start(self.service_report(health=False))
+        return self.node
+
+    def leave_cluster(self, timeout: float = 1.0) -> None:
+        """Give the lease up and take this instance out of the registry."""
+        node, self.node = self.node, None
+        if node is None:
+            return
+        node.stop(timeout)
+        if self.meta.registry.leadership is node.leadership:
+            self.meta.registry.leadership = None
+
+    def service_report(self, health: bool = True) -> list[dict[str, Any]]:
+        """This runtime's services as the registry shows them (errors masked)."""
+        if not health:
+            return [
+                {"name": name, "enabled": s.enabled, "state": s.state.name, "healthy": None}
+                for name, s in self.hook.services.items()
+            ]
+        return [
+            {
+                "name": row.name,
+                "enabled": row.enabled,
+                "state": row.state,
+                "healthy": row.healthy,
+                "restarts": row.restarts,
+                "gave_up": row.gave_up,
+                "error": row.error,
+                "last_error": row.last_error,
+            }
+            for row in self.status()
+            if row.name in self.hook.services
+        ]
+
+    def _api_url(self) -> str | None:
+        for service in self.hook.services.values():
+            url = getattr(service, "url", None)
+            if service.is_running() and isinstance(url, str) and url.startswith("http"):
+                return mask_url(url)
+        return None
+
+    def _handle_request(self, body: dict[str, Any]) -> dict[str, Any]:
+        from jaseci_like.cluster.refresh import refresh_here
+
+        name = body.get("refresh")
+        if not isinstance(name, str):
+            return {"outcome": "failed", "detail": "not a request this version knows"}
+        return refresh_here(self.hook, name)
+
     def store_service(self) -> CommonService | None:
         """The service holding stored config: the sql service when enabled, else the
         cache service when enabled; None when both are disabled or missing (stored
@@ -320,6 +442,8 @@ class Runtime:
         """Stop everything in reverse start order; returns services with daemons left."""
         budget = self.settings.stop_timeout if timeout is None else timeout
         started = time.monotonic()
+        # First: a standby takes the lease over at once, and a clean exit is not "lost".
+        self.leave_cluster(budget / 4)
         # First, so nothing is restarted while stopping. A restart it is in the
         # middle of cannot be cut short; it stops that service itself when done.
         if not self.supervisor.stop(budget / 4):

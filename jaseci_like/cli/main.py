@@ -26,8 +26,6 @@ from jaseci_like.config.secrets import mask, mask_url, printable
 from jaseci_like.config.sources import json_or_text
 from jaseci_like.config_api import ConfigApi, nest
 from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
-from jaseci_like.hooks.orm import StoreUnavailable
-from jaseci_like.hooks.redis import RedisHook
 from jaseci_like.runtime import Runtime, ServiceStatus
 
 EXIT_STOP_TIMEOUT = 6
@@ -142,7 +140,7 @@ def up(config_file: str | None, profile: str | None) -> None:
         signal.signal(sig, on_signal)
     runtime = load_runtime(config_file, profile)
     try:
-        runtime.start()
+        runtime.start(role="up")
     except ServiceStartError:
         _print_status(runtime)
         runtime.stop()
@@ -199,12 +197,34 @@ def _print_status(runtime: Runtime) -> None:
 @cli.command()
 @runtime_options
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Instead: start the services here briefly, check their health, stop them.",
+)
 @handle_errors
-def status(config_file: str | None, profile: str | None, as_json: bool) -> None:
-    """Start the services briefly, check their health, print a table."""
+def status(config_file: str | None, profile: str | None, as_json: bool, local: bool) -> None:
+    """The live instances sharing the store (up, worker, embedding hosts), each with
+    its services, and who leads; starts no service of its own. Exit 5 when a
+    service is FAILED or unhealthy, or an instance is lost."""
+    if local:
+        _local_status(config_file, profile, as_json)
+        return
+    from jaseci_like.cli.cluster import print_cluster, read_cluster_of
+
+    view = read_cluster_of(load_runtime(config_file, profile))
+    print_cluster(view, as_json)
+    problems = view.problems()
+    for problem in problems:
+        click.echo(f"problem: {problem}", err=True)
+    if problems:
+        sys.exit(ServiceStartError.exit_code)
+
+
+def _local_status(config_file: str | None, profile: str | None, as_json: bool) -> None:
     runtime = load_runtime(config_file, profile)
     try:
-        runtime.start(strict=False)
+        runtime.start(strict=False, role=None)
         if as_json:
             click.echo(json.dumps([s.__dict__ for s in runtime.status()], indent=2))
         else:
@@ -355,23 +375,21 @@ def config_new_secret_key() -> None:
 @config_group.command("refresh")
 @runtime_options
 @click.argument("name")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 3600),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for every instance to answer.",
+)
 @handle_errors
-def config_refresh(config_file: str | None, profile: str | None, name: str) -> None:
-    """Ask every running process sharing the Redis to reset service NAME."""
-    runtime = load_runtime(config_file, profile)
-    try:
-        runtime.open_store()
-        api = ConfigApi(runtime.hook)
-        glob = api.service_class(name).config_glob()
-        sent = isinstance(runtime.hook, RedisHook) and runtime.hook.broadcast_refresh(glob)
-    finally:
-        runtime.stop()
-    if not sent:
-        raise StoreUnavailable(
-            f"{name}: no Redis to broadcast the refresh through; restart the running "
-            "processes to apply stored config"
-        )
-    click.echo(f"{name}: refresh broadcast to every process")
+def config_refresh(config_file: str | None, profile: str | None, name: str, timeout: float) -> None:
+    """Reset service NAME with its stored config in every live instance that runs it
+    (never starting it where it does not run); one line per instance. Exit 5 when
+    it failed, or did not answer, anywhere."""
+    from jaseci_like.cli.cluster import refresh_everywhere
+
+    refresh_everywhere(load_runtime(config_file, profile), name, timeout)
 
 
 @cli.command()

@@ -97,6 +97,8 @@ def _start(runtime: Runtime) -> TaskService:
             click.get_current_context(silent=True),
         )
     runtime.open_store()
+    # Joined before the task service starts, so its beat waits for the leader lease.
+    runtime.join_cluster("worker")
     runtime.meta.start_services(runtime.hook, ["task"])
     service = runtime.meta.get_service("task", runtime.hook)
     if not isinstance(service, TaskService) or not service.is_running():
