@@ -257,9 +257,6 @@ def cli(tmp_path: Path) -> Cli:
     }
     # Each test its own data dir: the embedded config store must not leak between tests.
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
-    # A free port for every API the commands start (the default, 8000, would be
-    # shared by tests running at once); a test of the default passes its own value.
-    env["JASECI_LIKE__API__PORT"] = "0"
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     return Cli(console_script(), workdir, env)
@@ -289,6 +286,12 @@ def parse_table(lines: Sequence[str]) -> list[dict[str, str]]:
             }
         )
     return rows
+
+
+#: For a command or runtime that starts the built-in api: a free port, as the
+#: default (8000) is one per machine and tests run at once. Only where the api
+#: plugin loads: a setting for a section no service has is refused.
+FREE_API_PORT = {"JASECI_LIKE__API__PORT": "0"}
 
 
 def marker_env(markers: Path, *services: str) -> dict[str, str]:

@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.plugin_fixtures import STOP_BOUND, Cli, PluginSites, marker_env, parse_table
+from tests.plugin_fixtures import (
+    FREE_API_PORT,
+    STOP_BOUND,
+    Cli,
+    PluginSites,
+    marker_env,
+    parse_table,
+)
 
 pytest_plugins = ["tests.plugin_fixtures"]
 
@@ -52,7 +59,7 @@ def no_traceback(*outputs: str) -> None:
 
 @pytest.mark.parametrize("args", [[], ["--profile", "embedded"]], ids=["no-profile", "embedded"])
 def test_up_on_the_embedded_default_shows_every_state_then_ready(cli: Cli, args: list[str]) -> None:
-    with cli.serve("up", *args) as up:
+    with cli.serve("up", *args, env=FREE_API_PORT) as up:
         lines = up.wait_for_line("ready:")
         rows = parse_table(lines)
         assert rows, f"no service table before the ready line:\n{up.describe()}"
@@ -72,7 +79,7 @@ def test_a_signal_stops_everything_in_reverse_order_within_the_bound(
     cli: Cli, plugin_sites: PluginSites, tmp_path: Path, sig: signal.Signals
 ) -> None:
     markers = tmp_path / "markers"
-    env = marker_env(markers, *DEMO_SERVICES)
+    env = {**marker_env(markers, *DEMO_SERVICES), **FREE_API_PORT}
     with cli.serve("up", env=env, sites=[plugin_sites.good]) as up:
         states = rows_by("SERVICE", up.wait_for_line("ready:"))
         assert states["demo"]["STATE"] == "RUNNING"
@@ -98,11 +105,11 @@ def test_a_signal_stops_everything_in_reverse_order_within_the_bound(
 
 
 def test_status_prints_states_and_health(cli: Cli, plugin_sites: PluginSites) -> None:
-    done = cli.run("status", sites=[plugin_sites.good])
+    done = cli.run("status", env=FREE_API_PORT, sites=[plugin_sites.good])
     assert done.returncode == 0, done.stderr
     rows = rows_by("SERVICE", done.stdout.splitlines())
     assert (rows["demo"]["STATE"], rows["demo"]["HEALTH"]) == ("RUNNING", "ok")
-    as_json = cli.run("status", "--json", sites=[plugin_sites.good])
+    as_json = cli.run("status", "--json", env=FREE_API_PORT, sites=[plugin_sites.good])
     assert as_json.returncode == 0, as_json.stderr
     # The demo services print their teardown after the JSON document.
     document, _ = json.JSONDecoder().raw_decode(as_json.stdout)
@@ -245,7 +252,9 @@ def test_secrets_are_masked_in_show_get_errors_and_logs(
     assert masked_url in refused.stderr
     assert "demo.password = '***'" in refused.stderr
     assert "55713" not in refused.stderr
-    with cli.serve("--log-level", "info", "up", "--config", str(config), sites=sites) as up:
+    with cli.serve(
+        "--log-level", "info", "up", "--config", str(config), env=FREE_API_PORT, sites=sites
+    ) as up:
         up.wait_for_line("ready:")
         up.signal_and_wait(signal.SIGTERM)
     assert f"demo connecting to {masked_url}" in up.stderr, up.describe()
@@ -297,7 +306,11 @@ def test_a_service_that_fails_to_start_exits_5_and_says_which(
     cli: Cli, plugin_sites: PluginSites, tmp_path: Path
 ) -> None:
     markers = tmp_path / "markers"
-    env = {**marker_env(markers, *DEMO_SERVICES), "JASECI_LIKE__DEMO__FAIL": "true"}
+    env = {
+        **marker_env(markers, *DEMO_SERVICES),
+        **FREE_API_PORT,
+        "JASECI_LIKE__DEMO__FAIL": "true",
+    }
     done = cli.run("up", env=env, sites=[plugin_sites.good])
     assert done.returncode == 5, done.stderr
     rows = rows_by("SERVICE", done.stdout.splitlines())

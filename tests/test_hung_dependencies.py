@@ -27,7 +27,7 @@ from jaseci_like import CommonService, MemoryHook, MetaService, Runtime, Service
 from jaseci_like.config.layers import ConfigLayers
 from jaseci_like.errors import HealthCheckTimeout
 from jaseci_like.loop import RuntimeLoop
-from tests.plugin_fixtures import Cli, parse_table
+from tests.plugin_fixtures import FREE_API_PORT, Cli, parse_table
 from tests.silent_server import SilentServer
 
 pytest_plugins = ["tests.plugin_fixtures"]
@@ -76,7 +76,7 @@ def test_status_against_a_silent_smtp_server_is_bounded_and_says_why(
     config.write_text(yaml.safe_dump({"mail": mail_section(silent)}))
 
     began = time.monotonic()
-    result = cli.run("status", "--config", str(config))
+    result = cli.run("status", "--config", str(config), env=FREE_API_PORT)
     took = time.monotonic() - began
 
     assert result.returncode == 5, result.stderr

@@ -20,6 +20,7 @@ import yaml
 from jaseci_like import ConfigError, MetaService, Runtime, ServiceState
 from tests import plugin_dist
 from tests.plugin_fixtures import (
+    FREE_API_PORT,
     STOP_BOUND,
     Cli,
     PluginSites,
@@ -48,8 +49,7 @@ def write_config(folder: Path, doc: Mapping[str, Any]) -> Path:
 
 
 def runtime(meta: MetaService, env: Mapping[str, str] | None = None, **kwargs: Any) -> Runtime:
-    # The built-in api starts too: on a free port, not the default shared by every test.
-    return Runtime(environ={"JASECI_LIKE__API__PORT": "0", **(env or {})}, meta=meta, **kwargs)
+    return Runtime(environ=dict(env or {}), meta=meta, **kwargs)
 
 
 # -- discovery -------------------------------------------------------------------------------
@@ -76,7 +76,7 @@ def test_the_third_party_service_is_built_and_started_from_config(
         tmp_path,
         {"demo": {"greeting": "bonjour", "port": 7300, "marker_dir": str(markers)}},
     )
-    rt = runtime(meta, config_file=config)
+    rt = runtime(meta, FREE_API_PORT, config_file=config)
     info = rt.plugins.infos[plugin_dist.GOOD]
     assert (info.status, info.services) == ("loaded", DEMO_SERVICES)
     assert "jl-demo-plugin" in info.source
@@ -103,7 +103,7 @@ def test_the_third_party_service_is_started_by_jaseci_like_up(
 ) -> None:
     markers = tmp_path / "markers"
     config = write_config(tmp_path, {"demo": {"greeting": "bonjour", "port": 7300}})
-    env = marker_env(markers, *DEMO_SERVICES)
+    env = {**marker_env(markers, *DEMO_SERVICES), **FREE_API_PORT}
     with cli.serve("up", "--config", str(config), env=env, sites=[plugin_sites.good]) as up:
         shown = parse_table(up.wait_for_line("ready:"))
         states = {row["SERVICE"]: row["STATE"] for row in shown}
@@ -194,7 +194,9 @@ def test_allow_and_deny_lists_keep_a_plugin_out(
     env: dict[str, str],
     status: str,
 ) -> None:
-    rt = runtime(meta, env, config_file=write_config(tmp_path, file))
+    allow_lists = ("JASECI_LIKE__PLUGINS__ALLOW" in env, "allow" in file.get("plugins", {}))
+    api = {} if any(allow_lists) else FREE_API_PORT  # none of the allow lists has the api
+    rt = runtime(meta, {**env, **api}, config_file=write_config(tmp_path, file))
     assert rt.plugins.infos[plugin_dist.GOOD].status == status
     assert rt.plugins.infos["profiles"].status == "loaded"
     assert not set(DEMO_SERVICES) & set(meta.service_names())
@@ -236,7 +238,9 @@ def test_denying_a_plugin_that_breaks_the_registry_lets_the_runtime_start(
     refused = cli.run("status", sites=sites)
     assert refused.returncode == 4, refused.stderr
     assert "jl_nobody_provides_this" in refused.stderr
-    denied = cli.run("status", env={"JASECI_LIKE__PLUGINS__DENY": "orphan"}, sites=sites)
+    denied = cli.run(
+        "status", env={"JASECI_LIKE__PLUGINS__DENY": "orphan", **FREE_API_PORT}, sites=sites
+    )
     assert denied.returncode == 0, denied.stderr
     states = {row["SERVICE"]: row["STATE"] for row in parse_table(denied.stdout.splitlines())}
     assert states["demo"] == "RUNNING"
@@ -250,7 +254,7 @@ def test_denying_a_plugin_that_breaks_the_registry_lets_the_runtime_start(
 def test_a_broken_plugin_is_reported_by_name_and_the_good_one_still_runs(
     all_plugins: PluginSites, meta: MetaService, name: str, why: str
 ) -> None:
-    rt = runtime(meta)
+    rt = runtime(meta, FREE_API_PORT)
     info = rt.plugins.infos[name]
     assert info.status == "broken"
     assert info.error is not None and why in info.error
@@ -287,7 +291,8 @@ def test_up_serves_the_good_plugin_next_to_broken_ones(
 ) -> None:
     markers = tmp_path / "markers"
     sites = [plugin_sites.good, plugin_sites.broken]
-    with cli.serve("up", env=marker_env(markers, *DEMO_SERVICES), sites=sites) as up:
+    env = {**marker_env(markers, *DEMO_SERVICES), **FREE_API_PORT}
+    with cli.serve("up", env=env, sites=sites) as up:
         states = {r["SERVICE"]: r["STATE"] for r in parse_table(up.wait_for_line("ready:"))}
         assert states["demo"] == "RUNNING"
         assert states["demo_child"] == "RUNNING"
