@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TextIO
@@ -99,6 +100,17 @@ def setup_logging(level: str | None = None, fmt: str | None = None) -> None:
         root.setLevel(level.upper())
     elif current is None:
         root.setLevel(logging.WARNING)
+    threading.excepthook = log_thread_crash
+
+
+def log_thread_crash(args: threading.ExceptHookArgs) -> None:
+    """A thread's uncaught exception as a log record: in the chosen format (one JSON
+    object, not a bare traceback) and masked, rather than printed raw to stderr."""
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "unknown"
+    crash = args.exc_value if args.exc_value is not None else args.exc_type()
+    logging.getLogger("jaseci_like.threads").error("thread %s crashed", name, exc_info=crash)
 
 
 class _CliHandler(logging.StreamHandler[TextIO]):
