@@ -160,6 +160,7 @@ def _ours(folder: Path) -> Iterator[tuple[str, dict[str, str], list[str]]]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("JASECI_LIKE")}
     environ["JASECI_LIKE__DB__DATA_DIR"] = str(folder)
     environ["JASECI_LIKE__DB__BUSY_TIMEOUT_MS"] = str(BUSY_TIMEOUT_MS)
+    environ["JASECI_LIKE__API__PORT"] = "0"  # a free one, not the default 8000
     runtime = Runtime(meta=MetaService.isolated(), environ=environ)
     try:
         runtime.start()
