@@ -197,7 +197,7 @@ def table_commands() -> list[tuple[list[str], list[str]]]:
             if n > 0:
                 path = [*group, *path[:1]]
             options = re.findall(r"--[a-z][a-z-]*", alternative)
-            if path and path[-1] != "...":
+            if path[-1:] != ["..."] and (path or options):
                 out.append((path, options))
     return out
 
@@ -208,7 +208,9 @@ def test_the_command_table_is_read() -> None:
 
 
 @pytest.mark.parametrize(
-    ("path", "options"), table_commands(), ids=[" ".join(p) for p, _ in table_commands()]
+    ("path", "options"),
+    table_commands(),
+    ids=[" ".join(p) or "(global options)" for p, _ in table_commands()],
 )
 def test_each_command_of_the_table_exists_with_its_options(
     path: list[str], options: list[str]
