@@ -43,6 +43,7 @@ AREAS = (
     "benchmarks.api",
     "benchmarks.reliability",
     "benchmarks.jsorc",
+    "benchmarks.cluster",
     "benchmarks.ui",
 )
 RESULTS = HERE / "results.json"

@@ -105,11 +105,11 @@ def test_a_signal_stops_everything_in_reverse_order_within_the_bound(
 
 
 def test_status_prints_states_and_health(cli: Cli, plugin_sites: PluginSites) -> None:
-    done = cli.run("status", env=FREE_API_PORT, sites=[plugin_sites.good])
+    done = cli.run("status", "--local", env=FREE_API_PORT, sites=[plugin_sites.good])
     assert done.returncode == 0, done.stderr
     rows = rows_by("SERVICE", done.stdout.splitlines())
     assert (rows["demo"]["STATE"], rows["demo"]["HEALTH"]) == ("RUNNING", "ok")
-    as_json = cli.run("status", "--json", env=FREE_API_PORT, sites=[plugin_sites.good])
+    as_json = cli.run("status", "--local", "--json", env=FREE_API_PORT, sites=[plugin_sites.good])
     assert as_json.returncode == 0, as_json.stderr
     # The demo services print their teardown after the JSON document.
     document, _ = json.JSONDecoder().raw_decode(as_json.stdout)
@@ -320,7 +320,7 @@ def test_a_service_that_fails_to_start_exits_5_and_says_which(
     assert "ready:" not in done.stdout
     assert not (markers / "demo_child.started").exists()
     no_traceback(done.stdout, done.stderr)
-    status = cli.run("status", env=env, sites=[plugin_sites.good])
+    status = cli.run("status", "--local", env=env, sites=[plugin_sites.good])
     assert status.returncode == 5, status.stderr
 
 

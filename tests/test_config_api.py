@@ -375,7 +375,7 @@ def test_cli_output_never_shows_the_redis_password(
             "JASECI_LIKE__REDIS__URL": password_url(password_redis),
         },
     )
-    status = run_cli(env, tmp_path, "--log-level", "debug", "status")
+    status = run_cli(env, tmp_path, "--log-level", "debug", "status", "--local")
     redis_row = [line for line in status.stdout.splitlines() if line.startswith("redis ")]
     assert redis_row and "RUNNING" in redis_row[0] and " ok" in redis_row[0], status.stdout
     url = run_cli(env, tmp_path, "config", "get", "redis.url")
@@ -387,7 +387,7 @@ def test_cli_output_never_shows_the_redis_password(
     assert "redis.url" in shown.stdout
 
     password_redis.kill()
-    down = run_cli(env, tmp_path, "--log-level", "debug", "status")
+    down = run_cli(env, tmp_path, "--log-level", "debug", "status", "--local")
     assert down.returncode != 0
     for done in (status, url, shown, down):
         assert SECRET not in done.stdout

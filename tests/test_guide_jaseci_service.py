@@ -439,7 +439,7 @@ def seed_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_status_shows_why_a_quiet_config_was_refused(cli: Cli, seed_site: Path) -> None:
     env = {"JASECI_LIKE__API__ENABLED": "false"}
-    done = cli.run("status", env=env, sites=[seed_site])
+    done = cli.run("status", "--local", env=env, sites=[seed_site])
     assert done.returncode == 5, done.stderr  # a service failed to start
     rows = {row["SERVICE"]: row for row in parse_table(done.stdout.splitlines())}
     assert rows["stripe"]["STATE"] == "FAILED"

@@ -123,6 +123,15 @@ class ClusterNode:
         for thread in self._threads:
             thread.join(max(0.0, deadline - time.monotonic()))
         self._threads.clear()
+        # In a thread of its own, so a store that does not answer cannot hold up the
+        # stop: the lease then expires, and the record is shown lost, then pruned.
+        leaving = threading.Thread(target=self._leave, name="cluster:leave", daemon=True)
+        leaving.start()
+        leaving.join(max(0.1, deadline - time.monotonic()))
+        if leaving.is_alive():
+            log.warning("instance registry: the store did not answer; leaving it to expire")
+
+    def _leave(self) -> None:
         self.leadership.release()
         try:
             self._store().remove_instance(self.identity.id)

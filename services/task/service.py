@@ -221,11 +221,23 @@ class TaskService(CommonService):
     def _beat_target(self) -> Callable[..., object]:
         from jaseci_like_services.task.beat import SubmittingScheduler, run_beat
 
+        from jaseci_like.cluster import leader_of
+
         def submit(name: str, kwargs: Mapping[str, Any]) -> str:
             return self.submit(name, **kwargs)
 
-        scheduler = SubmittingScheduler(self.app, submit)
-        return partial(run_beat, scheduler)
+        # Once per system: on the leader only, each tick claimed under its lease. A
+        # registry that joined no cluster is alone, and beats as it always did.
+        meta = self.hook.meta if self.hook is not None else None
+        leadership = leader_of(meta) if meta is not None else None
+        if leadership is None:
+            return partial(run_beat, lambda: SubmittingScheduler(self.app, submit), leading=None)
+        lead = leadership
+
+        def make() -> SubmittingScheduler:
+            return SubmittingScheduler(self.app, submit, claim=lead.claim)
+
+        return partial(run_beat, make, leading=lambda: lead.is_leader("beat"))
 
     def stop(self, timeout: float | None = None) -> Self:
         """Stop beat and the worker (running tasks are asked to stop) within
