@@ -104,3 +104,10 @@ class HealthCheckTimeout(JaseciLikeError):
 
     code = "health_timeout"
     exit_code = 5
+
+
+class WrongLoopError(JaseciLikeError, RuntimeError):
+    """An async app of the runtime (an engine, a client) used from an event loop or
+    thread it does not belong to: its connections live on the runtime's loop."""
+
+    code = "wrong_event_loop"

@@ -1,4 +1,5 @@
-"""One event loop in one daemon thread, shared by every async service of a registry.
+"""One event loop shared by every async service of a registry: its own, in a daemon
+thread, or the host's running loop, adopted (``async with Runtime(...)``).
 
 Synchronous callers reach it through an anyio blocking portal (:meth:`call`), or
 with :meth:`run` for a coroutine object on the hot path.
@@ -7,11 +8,14 @@ with :meth:`run` for a coroutine object on the hot path.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
+
+from jaseci_like.errors import WrongLoopError
 
 if TYPE_CHECKING:
     from anyio.from_thread import BlockingPortal
@@ -32,12 +36,19 @@ class RuntimeLoop:
         self._done: asyncio.Event | None = None
         #: What the loop still waited for when it last looked, while stopping.
         self._unfinished: list[str] = []
+        #: The host's thread when the loop is the host's (adopted), else None.
+        self._host_thread: threading.Thread | None = None
 
     def _ensure(self) -> tuple[asyncio.AbstractEventLoop, BlockingPortal]:
         loop, portal = self._loop, self._portal
         if loop is not None and portal is not None:
             return loop, portal
         with self._lock:
+            if self._host_thread is not None:
+                raise WrongLoopError(
+                    "the runtime's loop is the host's and has no blocking portal; "
+                    "use RuntimeLoop.run / submit"
+                )
             if self._loop is None or self._portal is None:
                 self._start()
             assert self._loop is not None and self._portal is not None
@@ -93,8 +104,51 @@ class RuntimeLoop:
     def running(self) -> bool:
         return self._loop is not None
 
+    @property
+    def adopted(self) -> bool:
+        """True while the loop is the host's running loop (no thread of our own)."""
+        return self._host_thread is not None
+
+    @property
+    def event_loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio loop async services run on now (None before the first use)."""
+        return self._loop
+
+    def adopt(self) -> None:
+        """Run async services on the calling coroutine's loop from now on, until
+        :meth:`stop`. :class:`WrongLoopError` if our own loop thread already runs."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._loop is loop:
+                return
+            if self._loop is not None:
+                raise WrongLoopError(
+                    "the runtime's services already run on another event loop "
+                    "(started with runtime.start()); stop it before awaiting astart()"
+                )
+            self._loop, self._host_thread = loop, threading.current_thread()
+
+    def check_loop(self, what: str = "this service's app") -> None:
+        """:class:`WrongLoopError` unless called on the loop the services run on."""
+        try:
+            current: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            current = None
+        if current is self._loop:
+            return
+        if self.adopted:
+            hint = "await it from the host's loop (the one that ran astart)"
+        else:
+            hint = (
+                "from sync code use service.loop.run(coro); to await it directly, start "
+                "the runtime with 'async with Runtime(...)' or 'await runtime.astart()' "
+                "on this loop"
+            )
+        raise WrongLoopError(f"{what} belongs to the runtime's event loop, not this one: {hint}")
+
     def in_loop_thread(self) -> bool:
-        return self._thread is threading.current_thread()
+        current = threading.current_thread()
+        return self._thread is current or self._host_thread is current
 
     def portal(self) -> BlockingPortal:
         """The anyio blocking portal of the loop (starting it if needed)."""
@@ -103,12 +157,20 @@ class RuntimeLoop:
     def call(self, func: Callable[..., Awaitable[T] | T], *args: Any) -> T:
         """Call ``func(*args)`` in the loop thread, awaiting it if it is async."""
         self._refuse_own_thread()
+        if self._host_thread is not None:
+            return self.run(_awaited(func, *args))
         return self.portal().call(func, *args)  # type: ignore[return-value]
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         """Schedule a coroutine object on the loop; the caller waits on the future."""
-        self._refuse_own_thread()
-        loop, _ = self._ensure()
+        try:
+            self._refuse_own_thread()
+        except WrongLoopError:
+            coro.close()  # never to run: no "never awaited" warning on top of the error
+            raise
+        loop = self._loop if self._host_thread is not None else None
+        if loop is None:
+            loop, _ = self._ensure()
         return asyncio.run_coroutine_threadsafe(coro, loop)
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
@@ -117,14 +179,19 @@ class RuntimeLoop:
 
     def _refuse_own_thread(self) -> None:
         if self.in_loop_thread():
-            raise RuntimeError(
+            raise WrongLoopError(
                 "blocking call into the runtime loop from the loop's own thread; "
-                "await the coroutine instead"
+                "await the coroutine instead (async hosts: await runtime.astart() / "
+                "astop(), meta.aget_service(name))"
             )
 
     def stop(self, timeout: float = 5.0) -> bool:
         """End the loop and join its thread; False if it did not end within ``timeout``."""
         with self._lock:
+            if self._host_thread is not None:
+                # The host's loop is the host's to end: we only let go of it.
+                self._loop = self._host_thread = None
+                return True
             loop, done, thread = self._loop, self._done, self._thread
             if loop is None or done is None or thread is None:
                 return True
@@ -140,6 +207,13 @@ class RuntimeLoop:
             unfinished,
         )
         return False
+
+
+async def _awaited(func: Callable[..., Awaitable[T] | T], *args: Any) -> T:
+    result = func(*args)
+    if inspect.isawaitable(result):
+        return await result
+    return result
 
 
 def _task_name(task: asyncio.Task[Any]) -> str:

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from jaseci_like.errors import (
     ContextNotFound,
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from jaseci_like.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
+S = TypeVar("S", bound=CommonService)
 
 
 @dataclass
@@ -196,8 +197,16 @@ class MetaService:
             if self.registry.background.get(name) is service:
                 self.registry.order.append(name)
 
-    def get_service(self, name: str, *args: Any) -> CommonService:
+    @overload
+    def get_service(self, name: type[S], *args: Any) -> S: ...
+    @overload
+    def get_service(self, name: str, *args: Any) -> CommonService: ...
+    def get_service(self, name: str | type[S], *args: Any) -> CommonService | S:
         """The background instance of ``name``, built on first use, exactly once.
+
+        ``name`` may be a service class (``get_service(DbService)``): the instance
+        registered under its name, typed as that class (:class:`ServiceNotFound` if
+        the one registered under that name is another class).
 
         ``args`` go to the constructor on first use (``get_service("redis", hook)``).
         No ``**kwargs`` here, unlike the seed: in CPython every call of a function
@@ -205,9 +214,36 @@ class MetaService:
         a third more. Build with keyword arguments through :meth:`build_service`.
         """
         try:
-            return self._background[name]
+            return self._background[name]  # type: ignore[index]
         except KeyError:
+            if isinstance(name, type):
+                return self._typed(name, args)
             return self._build_once(name, args)
+
+    def _typed(self, cls: type[S], args: tuple[Any, ...]) -> S:
+        key = cls.service_name()
+        found = self._background.get(key) or self._build_once(key, args)
+        if not isinstance(found, cls):
+            raise ServiceNotFound(
+                f"service {key!r} is a {type(found).__name__}, not a {cls.__name__} "
+                f"(look it up by name, or register {cls.__name__})"
+            )
+        return found
+
+    @overload
+    async def aget_service(self, name: type[S], *args: Any) -> S: ...
+    @overload
+    async def aget_service(self, name: str, *args: Any) -> CommonService: ...
+    async def aget_service(self, name: str | type[S], *args: Any) -> CommonService | S:
+        """:meth:`get_service` for a coroutine: a running instance is returned at once;
+        building one (which may wait on the runtime's loop, maybe this very loop)
+        runs in a worker thread."""
+        found = self._background.get(name if isinstance(name, str) else name.service_name())
+        if found is not None and (isinstance(name, str) or isinstance(found, name)):
+            return found
+        import asyncio
+
+        return await asyncio.to_thread(self.get_service, name, *args)
 
     def _build_once(self, name: str, args: tuple[Any, ...]) -> CommonService:
         with self.registry.lock:

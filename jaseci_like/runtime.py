@@ -6,6 +6,11 @@ The command line is a thin shell over this class; a host application embeds it::
     runtime.start()
     ...
     runtime.stop()
+
+or, from a running event loop, whose loop then runs the async services::
+
+    async with Runtime(config_file="app.yaml") as runtime:
+        db = await runtime.meta.aget_service(DbService)
 """
 
 from __future__ import annotations
@@ -290,6 +295,33 @@ class Runtime:
         if self.settings.supervisor.enabled:
             self.supervisor.start()
         return self.hook
+
+    # -- the async face -------------------------------------------------------------
+    async def astart(self, strict: bool = True, role: str | None = "embedded") -> MemoryHook:
+        """:meth:`start` from a running event loop: the async services run on *this*
+        loop, so the host awaits engines and clients directly. The blocking start
+        runs in a worker thread meanwhile (it waits on this loop)."""
+        import asyncio
+
+        self.meta.loop.adopt()
+        try:
+            return await asyncio.to_thread(self.start, strict, role)
+        except BaseException:
+            await self.astop()
+            raise
+
+    async def astop(self, timeout: float | None = None) -> list[CommonService]:
+        """:meth:`stop` from the loop :meth:`astart` ran on; the loop itself goes on."""
+        import asyncio
+
+        return await asyncio.to_thread(self.stop, timeout)
+
+    async def __aenter__(self) -> Runtime:
+        await self.astart()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.astop()
 
     def open_store(self, required: bool = False) -> None:
         """Start only the services that hold stored config (sql and cache), if registered.

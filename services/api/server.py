@@ -14,7 +14,7 @@ import errno
 import logging
 import math
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future
 
 import uvicorn
@@ -96,6 +96,15 @@ def _check_file_limit(max_connections: int) -> None:
         )
 
 
+class _NoSignals(uvicorn.Server):
+    """Signals are the host's (``up``, or an app whose loop the runtime adopted in the
+    main thread): uvicorn taking SIGINT there would stop only the API, then re-raise."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 class LoopServer:
     """One uvicorn server for ``app`` on ``loop``; :meth:`start` then :meth:`stop`, once.
 
@@ -142,7 +151,7 @@ class LoopServer:
             forwarded_allow_ips=s.forwarded_allow_ips or None,
         )
         _check_file_limit(s.max_connections)
-        server = uvicorn.Server(config)
+        server = _NoSignals(config)
         self._sock, self._server = sock, server
         try:
             self._serving = self.loop.submit(server.serve(sockets=[sock]))

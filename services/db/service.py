@@ -10,7 +10,7 @@ from jaseci_like_configs import defaults
 from jaseci_like_services.db import engine as engines
 from jaseci_like_services.db import migrate
 from pydantic import Field
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like import CommonService, CredentialUrl, MemoryHook, OrmHook, ServiceConfig
@@ -34,9 +34,13 @@ class DbConfig(ServiceConfig):
 
 
 class DbService(CommonService):
-    """``app`` is an ``AsyncEngine``. Synchronous code reaches it through :meth:`run_sync`
-    (the shared loop); async code awaits on the loop directly."""
+    """``app`` is an ``AsyncEngine`` living on the runtime's loop. Synchronous code runs
+    coroutines there with ``db.loop.run(coro)``; async code on that loop (a host that
+    started the runtime with ``async with Runtime(...)``) awaits it directly. Used from
+    any other loop it raises :class:`WrongLoopError` saying so, never a driver's error."""
 
+    #: Set while the service runs (None otherwise).
+    app: AsyncEngine
     name = "db"
     config_schema = DbConfig
     default_config: ClassVar[dict[str, Any]] = defaults("db")
@@ -62,6 +66,7 @@ class DbService(CommonService):
             connect_timeout=c["connect_timeout"],
             pool_timeout=c["pool_timeout"],
         )
+        _guard_loop(engine, self.loop)
         try:
             self.loop.run(self._open(engine, c["migrate"]))
         except BaseException:
@@ -114,3 +119,13 @@ class DbService(CommonService):
         if not self.is_running():
             raise RuntimeError("the db service is not running")
         return self.loop.run(migrate.upgrade(self.app, self.migration_locations()))
+
+
+def _guard_loop(engine: AsyncEngine, loop: RuntimeLoop) -> None:
+    """A connection checked out on a loop other than the runtime's raises
+    :class:`WrongLoopError` naming what to call instead: the driver would otherwise
+    fail deep inside ("attached to a different loop") or corrupt its connection."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def on_checkout(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        loop.check_loop("the db engine (db.app)")

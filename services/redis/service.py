@@ -27,6 +27,9 @@ class RedisService(CommonService):
     """``app`` is a ``redis.Redis``; with a :class:`RedisHook` it also carries the
     config-change listener as a daemon."""
 
+    #: Set while the service runs (None otherwise).
+    app: redis.Redis
+
     name = "redis"
     config_schema = RedisConfig
     default_config: ClassVar[dict[str, Any]] = defaults("redis")
