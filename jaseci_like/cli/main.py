@@ -20,12 +20,13 @@ from typing import Any, TypeVar
 import click
 
 from jaseci_like.cli.output import LOG_FORMATS, LOG_LEVELS, echo_table, setup_logging
+from jaseci_like.cli.scaffold import new_plugin
 from jaseci_like.config.schema import is_freeform, secret_paths
 from jaseci_like.config.sealing import new_key
 from jaseci_like.config.secrets import mask, mask_url, printable
 from jaseci_like.config.sources import json_or_text
 from jaseci_like.config_api import ConfigApi, nest
-from jaseci_like.errors import ConfigError, JaseciLikeError, ServiceStartError
+from jaseci_like.errors import ConfigError, JaseciLikeError, PluginError, ServiceStartError
 from jaseci_like.runtime import Runtime, ServiceStatus
 
 EXIT_STOP_TIMEOUT = 6
@@ -128,8 +129,9 @@ def accept_global_options_after(group: click.Group) -> None:
 
 @cli.command()
 @runtime_options
+@click.option("--strict", is_flag=True, help="Exit 4 before starting when a plugin is broken.")
 @handle_errors
-def up(config_file: str | None, profile: str | None) -> None:
+def up(config_file: str | None, profile: str | None, strict: bool) -> None:
     """Start every enabled service and serve until SIGINT or SIGTERM."""
     stop = threading.Event()
 
@@ -139,6 +141,8 @@ def up(config_file: str | None, profile: str | None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     runtime = load_runtime(config_file, profile)
+    if strict:
+        refuse_broken_plugins(runtime)
     try:
         runtime.start(role="up")
     except ServiceStartError:
@@ -394,15 +398,35 @@ def config_refresh(config_file: str | None, profile: str | None, name: str, time
 
 @cli.command()
 @runtime_options
+@click.option("--strict", is_flag=True, help="Exit 4 when any plugin is broken.")
+@click.option("--hooks", is_flag=True, help="Instead: print the hooks a plugin may implement.")
 @handle_errors
-def plugins(config_file: str | None, profile: str | None) -> None:
-    """List discovered plugins, what they provide, and why any did not load."""
+def plugins(config_file: str | None, profile: str | None, strict: bool, hooks: bool) -> None:
+    """List discovered plugins, their versions, what they provide, and why any did not load."""
+    if hooks:
+        from jaseci_like.plugins.reference import render_hooks
+
+        click.echo(render_hooks())
+        return
     runtime = load_runtime(config_file, profile)
     rows = [
-        [i.name, i.status, ",".join(i.services) or "-", i.source, i.error or ""]
+        [i.name, i.version or "-", i.status, ",".join(i.services) or "-", i.source, i.error or ""]
         for i in runtime.plugins.infos.values()
     ]
-    echo_table(["PLUGIN", "STATUS", "SERVICES", "SOURCE", "ERROR"], rows)
+    echo_table(["PLUGIN", "VERSION", "STATUS", "SERVICES", "SOURCE", "ERROR"], rows)
+    if strict:
+        refuse_broken_plugins(runtime)
+
+
+def refuse_broken_plugins(runtime: Runtime) -> None:
+    """``--strict``: a broken plugin is an error (exit 4), not a logged line."""
+    broken = runtime.plugins.broken()
+    if broken:
+        names = ", ".join(f"{i.name} ({i.error})" for i in broken)
+        raise PluginError(f"broken plugins (--strict): {names}; fix or deny them")
+
+
+cli.add_command(new_plugin)
 
 
 def main() -> None:

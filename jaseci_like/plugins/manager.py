@@ -36,6 +36,8 @@ class PluginInfo:
     status: str = LOADED
     error: str | None = None
     services: list[str] = field(default_factory=list)
+    #: The version of the distribution that ships it; None for an in-code plugin.
+    version: str | None = None
 
 
 class Plugins:
@@ -70,10 +72,14 @@ class Plugins:
             if ep.name in self.infos:
                 continue
             source = f"{ep.value} ({ep.dist.name if ep.dist else 'unknown distribution'})"
-            info = PluginInfo(ep.name, source)
+            info = PluginInfo(ep.name, source, version=ep.dist.version if ep.dist else None)
             self.infos[ep.name] = info
             if self._admitted(info):
                 self._guard(info, partial(self._register_entry_point, ep))
+
+    def broken(self) -> list[PluginInfo]:
+        """The plugins that failed to load or whose hooks failed (``--strict``)."""
+        return [info for info in self.infos.values() if info.status == BROKEN]
 
     def register(self, name: str, plugin: object) -> PluginInfo:
         """Register an in-code plugin (a module or object with hook implementations)."""
