@@ -353,12 +353,17 @@ class Runtime:
 
     # -- the cluster ------------------------------------------------------------------
     def cluster_store(self) -> ClusterStore:
-        """Where the instances meet: Redis when the cache service is enabled, else the
-        database; a memory store (alone) when neither is. :class:`StoreUnavailable`
-        while the one configured is not running (never a silent switch to another)."""
+        """Where the instances meet: the database when the sql service is enabled, else
+        Redis; a memory store (alone) when neither is. :class:`StoreUnavailable`
+        while the one configured is not running (never a silent switch to another).
+
+        The database first: it is the durable store every process already shares,
+        and Redis may be the very service a singleton duty (JsOrc) has to bring
+        back, which it could not do if the lease lived in Redis.
+        """
         from jaseci_like.cluster.store import MemoryStore
 
-        for name in (self.settings.cache_service, self.settings.sql_service):
+        for name in (self.settings.sql_service, self.settings.cache_service):
             service = self.hook.services.get(name) or self.meta.registry.background.get(name)
             if service is None or not service.enabled:
                 continue

@@ -15,10 +15,9 @@ from contextlib import ExitStack
 from typing import Any
 
 import pytest
-import redis
 
 from jaseci_like.cluster import MemoryStore, read_cluster
-from jaseci_like.cluster.redis_store import RedisStore
+from jaseci_like.cluster.sql_store import SqlStore
 from tests.plugin_fixtures import Cli, Served
 
 pytest_plugins = ["tests.plugin_fixtures"]
@@ -67,6 +66,22 @@ def services_of(instance: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture
+def pg_store(postgres_url: str) -> Iterator[SqlStore]:
+    """The cluster store the processes share (the database), read by the test itself."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from jaseci_like.loop import RuntimeLoop
+
+    loop = RuntimeLoop()
+    engine = create_async_engine(postgres_url)
+    try:
+        yield SqlStore(engine, loop)
+    finally:
+        loop.run(engine.dispose())
+        loop.stop(5.0)
+
+
+@pytest.fixture
 def procs(cli: Cli, redis_url: str, postgres_url: str) -> Iterator[tuple[list[Served], Served]]:
     env = cluster_env(redis_url, postgres_url)
     worker_env = {**env, "JASECI_LIKE__TASK__WORKERS": "1"}
@@ -80,11 +95,15 @@ def procs(cli: Cli, redis_url: str, postgres_url: str) -> Iterator[tuple[list[Se
 
 
 def test_status_lists_every_live_instance_then_shows_a_killed_one_lost_then_pruned(
-    cli: Cli, redis_url: str, postgres_url: str, procs: tuple[list[Served], Served]
+    cli: Cli,
+    redis_url: str,
+    postgres_url: str,
+    procs: tuple[list[Served], Served],
+    pg_store: SqlStore,
 ) -> None:
     ups, worker = procs
     env = cluster_env(redis_url, postgres_url)
-    store = RedisStore(redis.Redis.from_url(redis_url))
+    store = pg_store
     pids = {p.proc.pid for p in ups} | {worker.proc.pid}
     # Health is filled in by the first report after start: wait for it, then ask the CLI.
     wait_until(
@@ -101,7 +120,7 @@ def test_status_lists_every_live_instance_then_shows_a_killed_one_lost_then_prun
     )
     code, doc = status_json(cli, env)
     assert code == 0, doc["problems"]
-    assert doc["store"] == "redis"
+    assert doc["store"] == "postgresql"  # the database, even with Redis on
     found = by_pid(doc)
     assert set(found) == pids  # the status command itself is no instance
     assert sorted(i["role"] for i in found.values()) == ["up", "up", "up", "worker"]
@@ -122,7 +141,7 @@ def test_status_lists_every_live_instance_then_shows_a_killed_one_lost_then_prun
 
     text = cli.run("status", env=env)
     assert text.returncode == 0, text.stderr
-    assert "store: redis; instances: 4" in text.stdout
+    assert "store: postgresql; instances: 4" in text.stdout
     assert all(str(pid) in text.stdout for pid in pids)
 
     victim = ups[0]
@@ -161,10 +180,10 @@ def test_status_lists_every_live_instance_then_shows_a_killed_one_lost_then_prun
 
 
 def test_config_refresh_resets_the_api_where_it_runs_and_starts_nothing_in_the_worker(
-    cli: Cli, redis_url: str, postgres_url: str
+    cli: Cli, redis_url: str, postgres_url: str, pg_store: SqlStore
 ) -> None:
     env = cluster_env(redis_url, postgres_url)
-    store = RedisStore(redis.Redis.from_url(redis_url))
+    store = pg_store
     with (
         cli.serve("up", env=env) as up,
         cli.serve("worker", env={**env, "JASECI_LIKE__TASK__WORKERS": "1"}) as worker,

@@ -7,9 +7,9 @@ unit (a beat tick) is also claimed with :meth:`Leadership.claim`, fenced by the
 lease's token, so even a leader that was paused past its lease and has not
 noticed yet cannot do it a second time.
 
-Where the lease lives (see the stores): Redis when the cache service is on (a
-``SET NX PX`` lock whose value carries a token from ``INCR``), else a lease row
-in the database with an expiry and a token. A standby tries every
+Where the lease lives (see the stores): a lease row in the database with an
+expiry and a token when the db service is on, else Redis (a ``SET NX PX`` lock
+whose value carries a token from ``INCR``). A standby tries every
 ``retry_every`` seconds; the holder renews every ``lease / 3`` and treats the
 lease as lost a little before it expires on the store, if renewals fail.
 
@@ -76,6 +76,12 @@ class Leadership:
             self.duties.add(duty)
         with self._lock:
             return self._token is not None and time.monotonic() < self._valid_until
+
+    @property
+    def store_unreachable(self) -> bool:
+        """True while the store the lease lives in does not answer: then no instance
+        can lead (a duty whose job is to bring that store back may act anyway)."""
+        return self._failing
 
     @property
     def token(self) -> int | None:

@@ -4,7 +4,7 @@ from jaseci_like_services.jsorc.config import JsOrcConfig
 from jaseci_like_services.jsorc.errors import DeployTimeout, JsOrcError
 from jaseci_like_services.jsorc.orchestrator import Orchestrator
 from jaseci_like_services.jsorc.report import STATUS_GLOB, Status, Step
-from jaseci_like_services.jsorc.service import JsOrcService, always_leader
+from jaseci_like_services.jsorc.service import JsOrcService
 
 __all__ = [
     "STATUS_GLOB",
@@ -15,5 +15,4 @@ __all__ = [
     "Orchestrator",
     "Status",
     "Step",
-    "always_leader",
 ]

@@ -16,9 +16,9 @@ Attempts on one service back off (``backoff_base`` doubled, up to ``backoff_cap`
 Every action is a log line, a metric (``metrics``) and a line of the status
 (``jaseci-like jsorc status``).
 
-``leader`` decides whether this instance does the duty: it says yes until a
-leader lease is plugged in (``jsorc.leader = lease.held``). Until then, enable
-jsorc in one process only.
+``leader`` decides whether this instance does the duty: by default, whether it
+holds the runtime's leader lease (``jaseci_like.cluster.is_leader``), so among
+processes sharing a store only the leader's jsorc acts.
 """
 
 from __future__ import annotations
@@ -33,11 +33,7 @@ from jaseci_like_services.jsorc.orchestrator import Orchestrator
 from jaseci_like_services.jsorc.report import Status
 
 from jaseci_like import CommonService, ConfigError, DependencyError, MemoryHook
-
-
-def always_leader() -> bool:
-    """The leader check until a lease exists: every instance leads."""
-    return True
+from jaseci_like.cluster import is_leader, leader_of
 
 
 class JsOrcService(CommonService):
@@ -50,8 +46,9 @@ class JsOrcService(CommonService):
     exclusive = True
 
     def __init__(self, hook: MemoryHook | None = None) -> None:
-        #: Whether this instance does the duty now; replace to plug in a lease.
-        self.leader: Callable[[], bool] = always_leader
+        #: Whether this instance does the duty now: the runtime's leader lease by
+        #: default (alone, or with no runtime joined to a cluster, it leads).
+        self.leader: Callable[[], bool] = self._lease_held
         # Kept across resets, so counters only grow.
         self.metrics = JsOrcMetrics()
         super().__init__(hook)
@@ -65,6 +62,15 @@ class JsOrcService(CommonService):
                 else ConfigError("jsorc: the configuration was not built")
             )
         return self.settings
+
+    def _lease_held(self) -> bool:
+        meta = self.hook.meta if self.hook is not None else None
+        if meta is None or is_leader(meta, self.service_name()):
+            return True
+        # With the lease's store down nobody can lead, and that store may be what
+        # jsorc keeps alive: it acts (deploys are create-or-patch, restarts local).
+        lead = leader_of(meta)
+        return lead is not None and lead.store_unreachable
 
     def is_leader(self) -> bool:
         """``leader()``, looked up at each pass (it may be replaced while running)."""

@@ -17,6 +17,7 @@ from jaseci_like_services.api.routes.common import JsonBody
 from jaseci_like_services.api.state import ApiState
 
 from jaseci_like import ServiceState
+from jaseci_like.cluster import leader_of
 
 
 def readiness(api: ApiState) -> ReadinessV1:
@@ -88,10 +89,10 @@ def service_samples(api: ApiState) -> list[ServiceSample]:
 
 
 def leadership(api: ApiState) -> bool | None:
-    """Does this instance hold the lease for singleton duties? None leaves the
-    ``jaseci_like_leader`` gauge out. The leader lease (issue 14, item 4) answers
-    here once it exists; until then no instance claims to lead."""
-    return None
+    """Does this instance hold the lease for singleton duties? None (no runtime of
+    this registry joined a cluster) leaves the ``jaseci_like_leader`` gauge out."""
+    lead = leader_of(api.meta)
+    return None if lead is None else lead.is_leader()
 
 
 def probe_routes(api: ApiState) -> APIRouter:
