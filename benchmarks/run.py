@@ -45,6 +45,7 @@ AREAS = (
     "benchmarks.jsorc",
     "benchmarks.cluster",
     "benchmarks.ui",
+    "benchmarks.embed",
 )
 RESULTS = HERE / "results.json"
 
