@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def environ(tmp_path: Path) -> dict[str, str]:
     return {
         **os.environ,
-        "XDG_DATA_HOME": str(tmp_path),
+        "JASECI_LIKE__DB__DATA_DIR": str(tmp_path),
         "JASECI_LIKE__API__PORT": "0",
     }
 
@@ -77,7 +77,8 @@ def test_lookup_by_the_wrong_class_is_refused(runtime: Runtime) -> None:
 
 def test_mypy_strict_passes_on_the_examples() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "docs/embedding"],
+        # Errors of the examples only: the library is checked by its own mypy run.
+        [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent", "docs/embedding"],
         cwd=ROOT,
         capture_output=True,
         text=True,
