@@ -153,6 +153,32 @@ def test_plugins_shows_versions_and_strict_fails_on_a_broken_plugin(
     assert "Traceback" not in strict.stderr
 
 
+def test_a_plugin_broken_only_in_its_commands_hook_is_listed_broken(
+    cli: Cli, tmp_path: Path
+) -> None:
+    late = plugin_dist.Dist(
+        name="jl-late-plugin",
+        package="jl_late_plugin",
+        files={
+            "plugin.py": """
+            from jaseci_like import hookimpl
+
+
+            @hookimpl
+            def jaseci_like_commands(cli):
+                raise RuntimeError("the commands hook of late exploded")
+            """
+        },
+        entry_points={"late": "jl_late_plugin.plugin"},
+    )
+    site = plugin_dist.build_site(tmp_path, [late])
+    strict = cli.run("plugins", "--strict", sites=[site])
+    assert strict.returncode == 4, strict.stdout + strict.stderr
+    rows = {row["PLUGIN"]: row for row in parse_table(strict.stdout.splitlines())}
+    assert rows["late"]["STATUS"] == "broken"
+    assert "the commands hook of late exploded" in rows["late"]["ERROR"]
+
+
 def test_up_strict_refuses_to_start_with_a_broken_plugin(
     cli: Cli, plugin_sites: PluginSites
 ) -> None:

@@ -409,6 +409,10 @@ def plugins(config_file: str | None, profile: str | None, strict: bool, hooks: b
         click.echo(render_hooks())
         return
     runtime = load_runtime(config_file, profile)
+    # Call every hook once, so a plugin whose profiles or commands hook raises is
+    # shown broken here too, not only where that hook is first used.
+    runtime.plugins.profiles()
+    runtime.plugins.add_commands(click.Group())
     rows = [
         [i.name, i.version or "-", i.status, ",".join(i.services) or "-", i.source, i.error or ""]
         for i in runtime.plugins.infos.values()
