@@ -57,7 +57,17 @@ SUPERADMIN = "root@example.org"
 #: A message longer than this is not a clear one (a value repeated in full, say).
 MAX_MESSAGE = 4000
 #: Tables the snapshot leaves out: Alembic's bookkeeping only.
-NOT_DATA = frozenset({"alembic_version"})
+#: Tables whose rows are not data a case could change: the schema's version, and
+#: the cluster's liveness (heartbeats and the lease renew themselves as time passes).
+NOT_DATA = frozenset(
+    {
+        "alembic_version",
+        "jaseci_like_instances",
+        "jaseci_like_leases",
+        "jaseci_like_claims",
+        "jaseci_like_requests",
+    }
+)
 
 
 @dataclass(frozen=True)
