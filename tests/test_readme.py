@@ -121,6 +121,59 @@ def sh_lines() -> list[str]:
     return [line for b in of("sh") for line in b.text.splitlines() if line.strip()]
 
 
+#: sh lines another test runs as written, in a place this one cannot (a fresh
+#: virtualenv of its own): the line, the test file that runs it, and how it does.
+RUN_ELSEWHERE = {
+    "jaseci-like new-plugin acme --dir .": ("tests/test_plugin_kit.py", '"new-plugin", "acme"'),
+    "pip install -e './jaseci-like-acme[test]'": (
+        "tests/test_plugin_kit.py",
+        '"install", "-q", "-e", f"{project}[test]"',
+    ),
+    "cd jaseci-like-acme && pytest": ("tests/test_plugin_kit.py", '"-m", "pytest"'),
+    "jaseci-like plugins --strict": ("tests/test_plugin_kit.py", '"plugins", "--strict"'),
+}
+
+
+def command_of(line: str) -> str:
+    return line.split("#", 1)[0].strip()
+
+
+def test_every_sh_line_is_run_by_some_test() -> None:
+    for line in sh_lines():
+        command = command_of(line)
+        if command == "bash scripts/test" or "jaseci-like up" in command:
+            continue  # the two tests below
+        if command.startswith("jaseci-like status"):
+            continue  # test_status_lines_run
+        found = RUN_ELSEWHERE.get(command)
+        assert found is not None, f"README sh line {command!r} is run by no test"
+        where, how = found
+        assert how in (ROOT / where).read_text(), f"{where} no longer runs {command!r}"
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in map(command_of, sh_lines()) if c.startswith("jaseci-like status")]
+)
+def test_status_lines_run(command: str, tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    env["JASECI_LIKE__API__PORT"] = "0"
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            command.replace("jaseci-like", str(Path(sys.executable).parent / "jaseci-like"), 1),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=ANSWER_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"{command}: {done.returncode}\n{done.stdout}\n{done.stderr}"
+    assert "Traceback" not in done.stderr, done.stderr
+
+
 def test_the_test_command_is_the_one_ci_runs() -> None:
     assert "bash scripts/test" in sh_lines()
     assert "bash scripts/test" in (ROOT / ".ci" / "run").read_text()
