@@ -44,7 +44,7 @@ from jaseci_like.repository.pagination import (
     Pagination,
 )
 from jaseci_like.repository.purger import BatchPurger, Purger
-from jaseci_like.repository.querier import BatchQuerier, Querier
+from jaseci_like.repository.querier import BatchQuerier, Querier, WithParent
 from jaseci_like.repository.resilience import (
     OperationMetrics,
     Resilience,
@@ -66,8 +66,10 @@ from jaseci_like.repository.transaction import (
     ReaderBusy,
     ReadOps,
     WriteOps,
+    one_statement,
     reader_of,
     transaction_engines,
+    use_change_stamp,
     use_reader,
 )
 from jaseci_like.repository.types import UtcDateTime, utcnow
@@ -131,12 +133,14 @@ __all__ = [
     "Upserter",
     "UserScope",
     "UtcDateTime",
+    "WithParent",
     "WriteOps",
     "WriteQueueStalled",
     "changed",
     "constraint_kind",
     "is_connection_lost",
     "is_transient",
+    "one_statement",
     "outcome_of",
     "reader_of",
     "resilient",
@@ -145,6 +149,7 @@ __all__ = [
     "transaction_engines",
     "translate_integrity_error",
     "translate_row_error",
+    "use_change_stamp",
     "use_reader",
     "utcnow",
     "write_turn",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -17,7 +17,11 @@ from sqlalchemy import (
     Table,
     bindparam,
     func,
+    literal_column,
+    null,
     select,
+    type_coerce,
+    union_all,
 )
 
 from jaseci_like.repository.errors import InvalidQuery
@@ -39,6 +43,11 @@ from jaseci_like.repository.scope import (
     scope_conditions,
 )
 
+R = TypeVar("R")
+#: Names of the columns :meth:`BatchQuerier.execute_with_parent` adds to a parent's.
+_TOTAL_COLUMN = "_jl_total"
+_PAGE_COLUMN = "_jl_page_{}"
+_PART_COLUMN = "_jl_part"
 _LIMIT = bindparam("page_limit", type_=Integer)
 _OFFSET = bindparam("page_offset", type_=Integer)
 #: Statements of BatchQueriers that name their shape with ``cache_key``.
@@ -85,6 +94,16 @@ class Querier:
 
 
 @dataclass(frozen=True)
+class WithParent:
+    """A page read with its parent in one statement (:meth:`BatchQuerier.execute_with_parent`):
+    ``parent`` maps the parent query's column keys to the values of its row (None
+    when it has none); the page's rows are tuples of the paged query's columns."""
+
+    parent: dict[str, Any] | None
+    page: Page[tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
 class BatchQuerier:
     """Rows of ``query`` matching ``conditions`` and ``scope``, one page at a time.
 
@@ -127,41 +146,104 @@ class BatchQuerier:
             stmt = _BUILT[key] = build()
         return stmt
 
-    async def execute(self, conn: SqlConnection) -> Page[Row[Any]]:
+    def _check(self) -> None:
         if not self.orders:
             raise InvalidQuery("a paged query needs an ordering")
         if self.cache_key is not None and self.scope is not None:
             raise InvalidQuery("a cached query takes its scope as conditions and params")
+
+    def _counted(self) -> Select[Any]:
+        return self._built(
+            "count", lambda: select(func.count()).select_from(self.filtered().subquery())
+        )
+
+    async def execute(self, conn: SqlConnection) -> Page[Row[Any]]:
+        self._check()
         total = None
         if self.count_total:
-            counted = self._built(
-                "count",
-                lambda: select(func.count()).select_from(self.filtered().subquery()),
-            )
-            total = int((await conn.execute(counted, self.params)).scalar_one())
-        if isinstance(self.pagination, CursorPagination):
-            return await self._cursor_page(conn, self.pagination, total)
-        return await self._offset_page(conn, self.pagination, total)
-
-    async def _offset_page(
-        self, conn: SqlConnection, page: OffsetPagination, total: int | None
-    ) -> Page[Row[Any]]:
-        stmt = self._built(
-            "offset",
-            lambda: (
-                self.filtered()
-                .order_by(*(o.clause() for o in self.orders))
-                .limit(_LIMIT)
-                .offset(_OFFSET)
-            ),
-        )
-        params = {**self.params, "page_limit": page.limit + 1, "page_offset": page.offset}
+            total = int((await conn.execute(self._counted(), self.params)).scalar_one())
+        stmt, params, _ = self._paged()
         rows = list((await conn.execute(stmt, params)).all())
-        return Page(tuple(rows[: page.limit]), total, len(rows) > page.limit, page.offset > 0)
+        return self._page_of(rows, total, lambda row: row._mapping)
 
-    async def _cursor_page(
-        self, conn: SqlConnection, page: CursorPagination, total: int | None
-    ) -> Page[Row[Any]]:
+    async def execute_with_parent(self, conn: SqlConnection, parent: Select[Any]) -> WithParent:
+        """This page and ``parent`` (a query of at most one row: what the rows belong to,
+        e.g. their group with its figures) in ONE statement, with the total count when
+        asked: the parent's row first, then the page's (``UNION ALL``, ordered). No
+        parent row reads as ``parent`` None. With a cache key, ``parent`` must be the
+        same object on every call of that key."""
+        self._check()
+        paged, params, part = self._paged()
+        stmt = self._built(f"parent:{part}", lambda: self._with_parent(parent, paged))
+        result = await conn.execute(stmt, params)
+        names = list(result.keys())
+        rows = result.all()
+        # Every row: the parent's columns, the total if counted, the page's, the part.
+        first = names.index(_PAGE_COLUMN.format(0))
+        width = first - self.count_total
+        head: dict[str, Any] | None = None
+        total = None
+        if rows and rows[0][-1] == 0:
+            head = dict(zip(names[:width], rows[0], strict=False))
+            total = int(rows[0][width]) if self.count_total else None
+            rows = rows[1:]
+        items = [tuple(row[first:-1]) for row in rows]
+
+        def keys_of(item: tuple[Any, ...]) -> dict[Any, Any]:  # cursor pages only
+            at = self._order_positions()
+            return {o.column: item[n] for o, n in zip(self.orders, at, strict=True)}
+
+        return WithParent(head, self._page_of(items, total, keys_of))
+
+    def _order_positions(self) -> list[int]:
+        """Where each ordering column is among the query's columns (a cursor needs them)."""
+        listed = list(self.query.selected_columns)
+        try:
+            return [next(n for n, c in enumerate(listed) if c is o.column) for o in self.orders]
+        except StopIteration:
+            raise InvalidQuery(
+                "a page read with its parent must select its ordering columns"
+            ) from None
+
+    def _with_parent(self, parent: Select[Any], paged: Select[Any]) -> Select[Any]:
+        """``parent``'s row (``part`` 0) and ``paged``'s rows (``part`` 1), in order."""
+        listed = list(self.query.selected_columns)
+        extra: list[Any] = []
+        if self.count_total:
+            extra.append(self._counted().scalar_subquery().label(_TOTAL_COLUMN))
+        # The first part names and types the union's columns: the page's are typed NULLs.
+        extra += [
+            type_coerce(null(), c.type).label(_PAGE_COLUMN.format(n)) for n, c in enumerate(listed)
+        ]
+        head = parent.add_columns(*extra, literal_column("0").label(_PART_COLUMN))
+        rows = paged.subquery()
+        blanks = [null()] * (len(parent.selected_columns) + self.count_total)
+        both = union_all(head, select(*blanks, *rows.c, literal_column("1"))).subquery()
+        first = len(parent.selected_columns) + self.count_total
+        at = self._order_positions()
+        backward = isinstance(self.pagination, CursorPagination) and self.pagination.backward
+        keys = [
+            Order(both.c[first + n], o.descending).clause(reverse=backward)
+            for o, n in zip(self.orders, at, strict=True)
+        ]
+        return select(both).order_by(both.c[_PART_COLUMN], *keys)
+
+    def _paged(self) -> tuple[Select[Any], dict[str, Any], str]:
+        """The page's query (ordered, one row more than the page, for ``has_next``), its
+        parameters, and the name of its shape (for the cache)."""
+        page = self.pagination
+        if isinstance(page, OffsetPagination):
+            stmt = self._built(
+                "offset",
+                lambda: (
+                    self.filtered()
+                    .order_by(*(o.clause() for o in self.orders))
+                    .limit(_LIMIT)
+                    .offset(_OFFSET)
+                ),
+            )
+            params = {**self.params, "page_limit": page.limit + 1, "page_offset": page.offset}
+            return stmt, params, "offset"
         token = page.before if page.backward else page.after
         params = {**self.params, "page_limit": page.limit + 1}
         if token is not None:
@@ -175,7 +257,17 @@ class BatchQuerier:
             return stmt.order_by(*order).limit(_LIMIT)
 
         part = f"cursor:{'back' if page.backward else 'fwd'}:{token is not None}"
-        rows = list((await conn.execute(self._built(part, build), params)).all())
+        return self._built(part, build), params, part
+
+    def _page_of(
+        self, rows: list[R], total: int | None, keys_of: Callable[[R], Mapping[Any, Any]]
+    ) -> Page[R]:
+        """The page from the rows its query read (``keys_of``: a row's ordering keys by
+        column, for the cursors)."""
+        page = self.pagination
+        if isinstance(page, OffsetPagination):
+            return Page(tuple(rows[: page.limit]), total, len(rows) > page.limit, page.offset > 0)
+        token = page.before if page.backward else page.after
         more = len(rows) > page.limit
         rows = rows[: page.limit]
         if page.backward:
@@ -183,8 +275,8 @@ class BatchQuerier:
             has_next, has_previous = token is not None, more
         else:
             has_next, has_previous = more, token is not None
-        first = self._cursor_of(rows[0]) if rows else None
-        last = self._cursor_of(rows[-1]) if rows else None
+        first = self._cursor_of(keys_of(rows[0])) if rows else None
+        last = self._cursor_of(keys_of(rows[-1])) if rows else None
         return Page(
             tuple(rows),
             total,
@@ -194,6 +286,5 @@ class BatchQuerier:
             previous_cursor=first if has_previous else None,
         )
 
-    def _cursor_of(self, row: Row[Any]) -> str:
-        mapping = row._mapping
-        return encode_cursor(self.orders, [mapping[o.column] for o in self.orders])
+    def _cursor_of(self, keys: Mapping[Any, Any]) -> str:
+        return encode_cursor(self.orders, [keys[o.column] for o in self.orders])

@@ -23,24 +23,34 @@ aiosqlite costs four hand-offs to its thread and back (about 0.1 ms each on a
 small machine). A reader that cannot take its snapshot at once (another
 connection is recovering the WAL) raises :class:`ReaderBusy` when the
 transaction begins, and that read goes through the async engine instead.
+
+A read that is ONE statement needs no transaction around it: a statement is
+atomic by itself and reads one snapshot, on PostgreSQL and in SQLite alike.
+``read_statement()`` runs it so: on PostgreSQL in autocommit, saving the BEGIN
+and COMMIT round trips (two of three for a short read); on the SQLite reader
+without its BEGIN, snapshot read and COMMIT (one call instead of four).
 """
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Engine, Executable, Result, Row, event
+from sqlalchemy import Connection, Engine, Executable, Result, Row, Select, event
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.util import greenlet_spawn
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
 from jaseci_like.repository.creator import BulkCreator, Creator, DependentCreatorSpec
 from jaseci_like.repository.errors import CommitOutcomeUnknown, InvalidQuery, is_connection_lost
 from jaseci_like.repository.pagination import Page
 from jaseci_like.repository.purger import BatchPurger, Purger
-from jaseci_like.repository.querier import BatchQuerier, Querier, SqlConnection
+from jaseci_like.repository.querier import BatchQuerier, Querier, SqlConnection, WithParent
 from jaseci_like.repository.scope import SearchScope
 from jaseci_like.repository.updater import BatchUpdater, Updater
 from jaseci_like.repository.upserter import BulkUpserter, Upserter
@@ -56,18 +66,29 @@ class ReaderBusy(Exception):
 
 
 class ChangeStamp(Protocol):
-    """Tells whether anything was committed to a database since it was last asked."""
+    """Tells whether something was committed to a database since it was last asked."""
 
-    def __call__(self) -> Hashable | None:
-        """A value that stays the same exactly as long as nothing is committed to the
-        database, by any connection of any process; None when that cannot be told now."""
+    def __call__(self, channel: str | None = None) -> Hashable | None:
+        """A value that stays the same as long as nothing is committed to the database
+        by any connection of any process (SQLite), or, where the database names its
+        changes (PostgreSQL), as long as no commit notifies ``channel``; None when
+        that cannot be told now."""
         ...
 
     def close(self) -> None: ...
 
 
+#: Set on a connection that runs one statement outside any transaction
+#: (:meth:`DbOps.read_statement`): the SQLite reader's ``begin`` event skips its
+#: BEGIN and snapshot read for it.
+ONE_STATEMENT = "jaseci_like_one_statement"
+
 #: Async engine (its ``sync_engine``) -> the reader paired with it.
 _READERS: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+#: Async engine (its ``sync_engine``) -> its reader's connections for one statement.
+_STATEMENT_CONNECTIONS: weakref.WeakKeyDictionary[Engine, _StatementConnections] = (
+    weakref.WeakKeyDictionary()
+)
 #: Async engine (its ``sync_engine``) -> its change stamp.
 _STAMPS: weakref.WeakKeyDictionary[Engine, ChangeStamp] = weakref.WeakKeyDictionary()
 
@@ -79,21 +100,33 @@ def use_reader(
     the event loop; ``reader`` (and ``change_stamp``) are closed with ``engine``.
 
     Only for a database whose reads never wait on locks (SQLite in WAL mode): a
-    read that would wait must raise :class:`ReaderBusy` from the reader's
-    ``begin`` event, and is then run on ``engine``. The reader's pool must never
-    block a checkout (``max_overflow=-1``): the loop thread cannot wait for itself.
+    read that would wait must raise :class:`ReaderBusy`, from the reader's
+    ``begin`` event or from its statement (a ``handle_error`` event), and is then
+    run on ``engine``. The reader's pool must never block a checkout
+    (``max_overflow=-1``): the loop thread cannot wait for itself.
     ``change_stamp`` backs :meth:`DbOps.change_stamp`.
     """
     _READERS[engine.sync_engine] = reader
-    if change_stamp is not None:
-        _STAMPS[engine.sync_engine] = change_stamp
+    kept = _STATEMENT_CONNECTIONS[engine.sync_engine] = _StatementConnections(reader)
 
     def disposed(_: Any) -> None:
+        kept.close()
         reader.dispose()
-        if change_stamp is not None:
-            change_stamp.close()
 
     event.listen(engine.sync_engine, "engine_disposed", disposed)
+    if change_stamp is not None:
+        use_change_stamp(engine, change_stamp)
+
+
+def use_change_stamp(engine: AsyncEngine, change_stamp: ChangeStamp) -> None:
+    """Back :meth:`DbOps.change_stamp` on ``engine`` with ``change_stamp``, closed with it."""
+    _STAMPS[engine.sync_engine] = change_stamp
+    event.listen(engine.sync_engine, "engine_disposed", lambda _: change_stamp.close())
+
+
+def one_statement(conn: Connection) -> bool:
+    """Whether ``conn`` runs one statement outside any transaction (see ``read_statement``)."""
+    return bool(conn.get_execution_options().get(ONE_STATEMENT, False))
 
 
 def reader_of(engine: AsyncEngine) -> Engine | None:
@@ -121,8 +154,90 @@ class _OnLoop:
         return self._conn.execute(statement, parameters)
 
 
+class _StatementConnections:
+    """One connection of a reader per thread, kept checked out for one-statement reads.
+
+    Such a read runs whole (execute, rows buffered, done) without yielding, so the
+    thread's connection is never in two reads at once; keeping it spares the pool's
+    checkout and return, which cost more than the statement. Closed with the engine.
+    """
+
+    def __init__(self, reader: Engine) -> None:
+        self._reader = reader
+        self._by_thread: dict[int, Connection] = {}
+
+    def run(self, statement: Executable, parameters: Any) -> Result[Any]:
+        thread = threading.get_ident()
+        conn = self._by_thread.get(thread)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._reader.connect().execution_options(**{ONE_STATEMENT: True})
+            self._by_thread[thread] = conn
+        try:
+            return _buffered(conn.execute(statement, parameters))
+        finally:
+            # Ends SQLAlchemy's own transaction (it begins one per statement, which
+            # ``begin`` listeners count); SQLite holds none in autocommit.
+            if conn.in_transaction():
+                conn.rollback()
+
+    def close(self) -> None:
+        connections, self._by_thread = self._by_thread, {}
+        for conn in connections.values():
+            conn.close()
+
+
+def _autocommit_statement(engine: Engine, statement: Executable, parameters: Any) -> Result[Any]:
+    """``statement`` on a connection of ``engine`` in autocommit, rows buffered; in one
+    greenlet (checkout, execute, return), not one per step."""
+    with engine.connect() as conn:
+        conn.execution_options(isolation_level="AUTOCOMMIT", **{ONE_STATEMENT: True})
+        return _buffered(conn.execute(statement, parameters))
+
+
+def _buffered(result: Result[Any]) -> Result[Any]:
+    """``result`` with every row taken from the driver now (converted as it is read), so
+    nothing stays open on the connection: SQLite keeps a statement's snapshot while
+    it has rows left, and the connection serves the next read at once."""
+    if isinstance(result, CursorResult) and result.returns_rows:
+        result.cursor_strategy = FullyBufferedCursorFetchStrategy(result.cursor)
+    return result
+
+
+class _OneStatement:
+    """What :meth:`DbOps.read_statement` reads through: one statement, then no more.
+
+    On a reader, the thread's kept connection runs it (a statement that would wait,
+    :class:`ReaderBusy`, goes to the engine instead, whose thread may wait); on a
+    server, a pooled connection in autocommit does, in one greenlet."""
+
+    __slots__ = ("_engine", "_used", "dialect")
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._used = False
+        self.dialect = engine.dialect
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> Result[Any]:
+        if self._used:
+            raise InvalidQuery(
+                "read_statement() runs one statement: a read of more needs read_ops()"
+            )
+        self._used = True
+        kept = _STATEMENT_CONNECTIONS.get(self._engine.sync_engine)
+        if kept is not None:
+            try:
+                return kept.run(statement, parameters)
+            except ReaderBusy:
+                async with self._engine.connect() as conn:
+                    return await conn.execute(statement, parameters)
+        result: Result[Any] = await greenlet_spawn(
+            _autocommit_statement, self._engine.sync_engine, statement, parameters
+        )
+        return result
+
+
 class ReadOps:
-    """Reading inside one open transaction."""
+    """Reading inside one open transaction (or, from ``read_statement()``, one statement)."""
 
     def __init__(self, conn: SqlConnection) -> None:
         self._conn = conn
@@ -140,6 +255,12 @@ class ReadOps:
 
     async def search(self, spec: BatchQuerier) -> Page[Row[Any]]:
         return await spec.execute(self._conn)
+
+    async def search_with_parent(self, spec: BatchQuerier, parent: Select[Any]) -> WithParent:
+        """A page of ``spec`` and the one row of ``parent`` it belongs to, in ONE
+        statement (see :meth:`BatchQuerier.execute_with_parent`): a listing that
+        must also resolve what it lists fits in ``read_statement()``."""
+        return await spec.execute_with_parent(self._conn, parent)
 
     async def batch_query_with_scopes(
         self, spec: BatchQuerier, scopes: Sequence[SearchScope]
@@ -218,14 +339,28 @@ class DbOps:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def change_stamp(self) -> Hashable | None:
-        """A value that stays the same exactly as long as nothing is committed to the
-        database (by any connection or process), or None if that cannot be told
-        (PostgreSQL, or SQLite at a moment it is busy). A cache of read results may
-        keep an entry while the stamp taken *before* reading it is still the current
-        one; with None it must read again."""
+    def change_stamp(self, channel: str | None = None) -> Hashable | None:
+        """A value that stays the same as long as nothing that matters is committed,
+        by any connection or process, or None if that cannot be told now.
+
+        On SQLite any commit moves it (``channel`` is not needed). On PostgreSQL
+        only a commit that notifies ``channel`` does (``NOTIFY``, usually from a
+        trigger on the tables a cache reads); the first call with a channel starts
+        listening, and until the listener is up, or while it is down, the stamp is
+        None. A cache of read results may keep an entry while the stamp taken
+        *before* reading it is still the current one; with None it must read again.
+        """
         stamp = _STAMPS.get(self.engine.sync_engine)
-        return stamp() if stamp is not None else None
+        return stamp(channel) if stamp is not None else None
+
+    @asynccontextmanager
+    async def read_statement(self) -> AsyncIterator[ReadOps]:
+        """A read of ONE statement, outside any transaction: atomic by itself, it needs
+        no BEGIN and COMMIT (PostgreSQL: one round trip, in autocommit; SQLite: one
+        call on the reader, or on the engine when the reader would wait). A second
+        statement raises :class:`InvalidQuery`: a read of several needs
+        :meth:`read_ops`, whose transaction gives them one snapshot."""
+        yield ReadOps(_OneStatement(self.engine))
 
     @asynccontextmanager
     async def read_ops(self) -> AsyncIterator[ReadOps]:

@@ -2,7 +2,9 @@
 
 Authentication reads a key and its owner's role and domain in one statement
 (a join with group_config's users table, which the keys refer to), so a request
-costs one short read before its own operation.
+costs one short read before its own operation, and none while the key is
+remembered (see keys.py): on PostgreSQL, a trigger on both tables (migration
+``0002_api_key_changes``) notifies :data:`KEYS_CHANNEL` of every change.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from jaseci_like_services.api.types import (
 )
 from jaseci_like_services.group_config.models import users
 from jaseci_like_services.group_config.types import Role
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like.repository import DbOps, ReadOps, WriteOps
@@ -50,6 +52,13 @@ _REVOKE = (
     .where(api_keys.c.id == bindparam("key_id"), api_keys.c.revoked_at.is_(None))
     .values(revoked_at=bindparam("now"))
 )
+#: The NOTIFY channel of every committed change to api_keys or gc_users (PostgreSQL).
+KEYS_CHANNEL = "jaseci_like_api_keys"
+#: The triggers (migration 0002_api_key_changes) that notify it, by table.
+_ANNOUNCING = ("api_keys_notify_api_keys", "gc_users_notify_api_keys")
+_TRIGGERS = text(
+    "SELECT count(*) FROM pg_trigger WHERE tgname IN (:a, :b) AND NOT tgisinternal"
+).bindparams(a=_ANNOUNCING[0], b=_ANNOUNCING[1])
 _INSERT_KEY = insert(api_keys)
 _INSERT_OWNER = insert(api_task_owners)
 _OWNER = select(api_task_owners.c.user_id).where(api_task_owners.c.task_id == bindparam("task_id"))
@@ -75,9 +84,20 @@ class ApiDbSource:
     def __init__(self, engine: AsyncEngine) -> None:
         self._ops = DbOps(engine)
 
+    async def changes_announced(self) -> bool:
+        """Whether :meth:`change_stamp` can be trusted: on PostgreSQL, whether the trigger
+        that announces changes is installed (a database migrated with ``db.migrate``
+        off may lack it); SQLite's stamp needs none."""
+        if self._ops.engine.dialect.name != "postgresql":
+            return True
+        async with self._ops.read_statement() as r:
+            found = (await r.execute(_TRIGGERS)).scalar_one()
+        return int(found) == len(_ANNOUNCING)
+
     def change_stamp(self) -> Hashable | None:
-        """See ``DbOps.change_stamp``."""
-        return self._ops.change_stamp()
+        """Moves with every commit that may change what a key authenticates as (see
+        ``DbOps.change_stamp``)."""
+        return self._ops.change_stamp(KEYS_CHANNEL)
 
     # -- keys -----------------------------------------------------------------------------
     async def insert_key(self, info: ApiKeyInfo, key_hash: str) -> None:
@@ -93,7 +113,7 @@ class ApiDbSource:
             await w.execute(_INSERT_KEY, values)
 
     async def key_for_auth(self, key_id: str) -> KeyRecord | None:
-        async with self._ops.read_ops() as r:
+        async with self._ops.read_statement() as r:
             row = (await r.execute(_KEY_FOR_AUTH, {"key_id": key_id})).first()
         if row is None:
             return None

@@ -4,10 +4,13 @@ A key reads ``jlk_<id>_<secret>``: ``id`` (16 hex digits) names the key in
 listings and for revoking; ``secret`` is 256 random bits. Only the SHA-256 of
 the whole key is stored, so a leaked table gives no usable key.
 
-A key found valid is remembered until anything is next committed to the
-database, by any process (``DbOps.change_stamp``: SQLite's ``data_version``), so
-a revocation or a role change counts from the next request on; PostgreSQL gives
-no such stamp, and there every request reads its key.
+A key found valid is remembered until a change that may alter it is committed,
+by any process (``ApiDbSource.change_stamp``): on SQLite any commit (its
+``data_version``); on PostgreSQL any change to the keys or the users, which a
+trigger announces with NOTIFY at its commit, before the writer can answer. So a
+revocation or a role change counts from the next request on, in every process.
+While that cannot be told (the listener not up yet, or lost), every request
+reads its key. A revocation made here forgets the remembered keys at once.
 
 Who may issue, list or revoke a user's keys follows group_config's rule for
 reading that user: the user themselves, an admin of their domain, a superadmin.
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import uuid
@@ -35,6 +39,8 @@ from jaseci_like_services.group_config.service import UserService, require_domai
 from jaseci_like_services.group_config.types import CurrentUser, Role
 
 from jaseci_like.repository import ReadOps, Resilience, utcnow
+
+log = logging.getLogger(__name__)
 
 PREFIX = "jlk"
 #: Longest header value worth hashing; anything longer is not one of our keys.
@@ -97,6 +103,11 @@ class ApiKeys:
         #: stamp and forgets them all. Empty where the database gives no stamp.
         self._verified: dict[str, CurrentUser] = {}
         self._stamp: Hashable | None = None
+        #: Revocations made by this process: part of the stamp, so one counts here at
+        #: once, and a read that began before it is not remembered after it.
+        self._revoked_here = 0
+        #: Whether the database announces the changes that matter (asked once).
+        self._announced: bool | None = None
 
     async def issue(
         self, user: uuid.UUID | str, *, actor: CurrentUser, label: str | None = None
@@ -119,9 +130,13 @@ class ApiKeys:
             raise Unauthorized(NO_KEY)
         key_id = key_id_of(token)
         hashed = digest(token)
-        record = stamp = None
+        record = None
+        stamp: Hashable | None = None
         if key_id is not None:
-            stamp = self._source.change_stamp()
+            if self._announced is None:
+                self._announced = await self._announcing()
+            changes = self._source.change_stamp() if self._announced else None
+            stamp = None if changes is None else (changes, self._revoked_here)
             if stamp is not None:
                 if stamp == self._stamp:
                     known = self._verified.get(hashed)
@@ -146,6 +161,16 @@ class ApiKeys:
             self._verified[hashed] = record.user
         return record.user
 
+    async def _announcing(self) -> bool:
+        announced = await self._resilience.call("api_key.announced", self._source.changes_announced)
+        if not announced:
+            log.warning(
+                "api: this database does not announce changes to API keys (the trigger of "
+                "migration 0002_api_key_changes is missing; run `jaseci-like db upgrade`): "
+                "every request reads its key"
+            )
+        return announced
+
     async def revoke(self, key_id: str, *, actor: CurrentUser) -> ApiKeyInfo:
         """Revoke key ``key_id`` (its owner, an admin of the owner's domain, a superadmin)."""
 
@@ -160,6 +185,8 @@ class ApiKeys:
             )
         if found is None:
             raise KeyNotFound(f"no API key with id {key_id!r} (see `jaseci-like api-keys list`)")
+        self._revoked_here += 1
+        self._verified.clear()
         return found
 
     async def list(

@@ -1,25 +1,33 @@
 """Creating the engine: SQLite with serialized writers (and a reader for its reads, run
-on the loop), or PostgreSQL."""
+on the loop), or PostgreSQL (its change stamp from LISTEN/NOTIFY, see notify.py)."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from jaseci_like_services.db.notify import NotifyStamp
 from jaseci_like_services.db.storage import folder_error, storage_error
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import ConnectionPoolEntry, QueuePool
 
 from jaseci_like import ConfigError
 from jaseci_like.config.secrets import redact_url
-from jaseci_like.repository import ReaderBusy, serialize_writes, use_reader
+from jaseci_like.repository import (
+    ReaderBusy,
+    one_statement,
+    serialize_writes,
+    use_change_stamp,
+    use_reader,
+)
 
 SQLITE_FILE = "jaseci_like.db"
 
@@ -67,6 +75,10 @@ def _shown(url: str) -> str:
     return redacted
 
 
+#: Seconds a pooled connection may sit unused before its next checkout pings it.
+PING_IDLE_AFTER = 2.0
+
+
 def create_engine(
     url: URL,
     *,
@@ -75,21 +87,31 @@ def create_engine(
     busy_timeout_ms: int,
     connect_timeout: float = 5.0,
     pool_timeout: float = 5.0,
+    ping_idle_after: float = PING_IDLE_AFTER,
 ) -> AsyncEngine:
     """The engine of ``url``. A server that is down fails a call within about
     ``connect_timeout`` (a new connection) or ``pool_timeout`` (waiting for a pooled
-    one) seconds instead of stalling; pooled connections are pinged before use, so
-    the ones a restart broke are replaced on the next checkout."""
+    one) seconds instead of stalling.
+
+    A pooled connection is pinged at checkout only when it sat unused for
+    ``ping_idle_after`` seconds: a busy one costs no round trip. One that broke
+    while in use (a server restart) fails its statement with a lost connection,
+    which invalidates the whole pool, and the repositories' retry runs the work
+    again on a new connection (see ``jaseci_like.repository.Resilience``).
+    """
     if url.get_backend_name() != "sqlite":
         connect_args = {"timeout": connect_timeout} if url.get_driver_name() == "asyncpg" else {}
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             echo=echo,
             pool_size=pool_size,
-            pool_pre_ping=True,
             pool_timeout=pool_timeout,
             connect_args=connect_args,
         )
+        _ping_after_idle(engine.sync_engine, ping_idle_after)
+        if url.get_driver_name() == "asyncpg":
+            use_change_stamp(engine, NotifyStamp(engine))
+        return engine
     engine = create_async_engine(url, echo=echo)
     _serialize_sqlite_writers(engine, busy_timeout_ms)
     if _is_file(url):
@@ -102,6 +124,32 @@ def create_engine(
         # Writers of this process queue for the file instead of polling its lock.
         serialize_writes(engine, stall=busy_timeout_ms / 1000)
     return engine
+
+
+def _ping_after_idle(engine: Engine, seconds: float) -> None:
+    """Ping a pooled connection at checkout if it sat unused ``seconds`` or more (0:
+    at every checkout); a dead one invalidates the pool and is replaced at once."""
+    idle_since = "jaseci_like_idle_since"
+
+    @event.listens_for(engine, "checkin")
+    def on_checkin(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[idle_since] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def on_checkout(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        since = record.info.pop(idle_since, None)
+        if since is None or time.monotonic() - since < seconds:
+            return  # new, or in use a moment ago
+        dialect = engine.dialect
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            alive = False
+        if not alive:
+            # The pool replaces this connection, and the ones as old (a restart broke them all).
+            raise InvalidatePoolError("a pooled connection did not answer its ping")
 
 
 def _name_storage_errors(engine: Engine, path: Path) -> None:
@@ -159,8 +207,9 @@ def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
     It never waits: its busy timeout is 0, and its transaction takes the read
     snapshot at BEGIN, so the rare moment a WAL read would wait (another connection
     recovering or closing the WAL) raises ``ReaderBusy`` there and the read goes
-    through aiosqlite, whose thread may wait. Its pool opens another connection
-    rather than block a checkout.
+    through aiosqlite, whose thread may wait. A read of one statement opens no
+    transaction (``DbOps.read_statement``): its statement raises ``ReaderBusy``
+    instead. Its pool opens another connection rather than block a checkout.
     """
     reader = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"),
@@ -177,6 +226,8 @@ def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
 
     @event.listens_for(reader, "begin")
     def on_begin(conn: Connection) -> None:
+        if one_statement(conn):
+            return  # the statement is its own transaction
         raw = conn.connection.driver_connection
         assert raw is not None
         raw.execute("BEGIN")
@@ -186,6 +237,11 @@ def _sqlite_reader(url: URL, *, echo: bool, pool_size: int) -> Engine:
             if exc.sqlite_errorcode in _WAITS:
                 raise ReaderBusy(str(exc)) from exc
             raise
+
+    @event.listens_for(reader, "handle_error")
+    def on_error(context: ExceptionContext) -> BaseException | None:
+        code = getattr(context.original_exception, "sqlite_errorcode", None)
+        return ReaderBusy(str(context.original_exception)) if code in _WAITS else None
 
     return reader
 
@@ -201,9 +257,10 @@ class DataVersion:
         self._generation = 0
         self._lock = threading.Lock()
 
-    def __call__(self) -> tuple[int, int] | None:
+    def __call__(self, channel: str | None = None) -> tuple[int, int] | None:
         """(connection generation, data_version): versions of two connections are not
-        comparable, so a reopened connection never repeats an earlier stamp."""
+        comparable, so a reopened connection never repeats an earlier stamp. Any
+        commit moves it, whatever ``channel`` a cache names."""
         # One caller at a time, and the statement stepped to its end: a statement
         # left open keeps a read transaction, and its snapshot's version, alive.
         with self._lock:

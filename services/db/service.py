@@ -31,6 +31,9 @@ class DbConfig(ServiceConfig):
     #: the server is down, calls fail within these instead of hanging.
     connect_timeout: float = Field(default=5.0, gt=0, le=600)
     pool_timeout: float = Field(default=5.0, gt=0, le=600)
+    #: Seconds a pooled connection (PostgreSQL) may sit unused before its next use
+    #: pings it first; 0 pings at every use.
+    ping_idle_after: float = Field(default=engines.PING_IDLE_AFTER, ge=0, le=86400)
 
 
 class DbService(CommonService):
@@ -65,6 +68,7 @@ class DbService(CommonService):
             busy_timeout_ms=c["busy_timeout_ms"],
             connect_timeout=c["connect_timeout"],
             pool_timeout=c["pool_timeout"],
+            ping_idle_after=c["ping_idle_after"],
         )
         _guard_loop(engine, self.loop)
         try:

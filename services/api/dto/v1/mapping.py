@@ -44,11 +44,22 @@ def dotfile_v1(d: Dotfile) -> DotfileV1:
 
 
 def dotfile_list_v1(listing: DotfileList) -> DotfileListV1:
-    return DotfileListV1(
-        items=[dotfile_v1(d) for d in listing.page.items],
-        leftover_space=listing.leftover_space,
-        **_page(listing.page),
-    )
+    # One validation of plain values, not one model per dotfile: listings are hot.
+    items = [
+        {
+            "id": d.id,
+            "group_id": d.group_id,
+            "path": d.path,
+            "permission": d.permission,
+            "data": d.data,
+            "status": d.status.value,
+            "created_at": d.created_at,
+            "updated_at": d.updated_at,
+        }
+        for d in listing.page.items
+    ]
+    body = {"items": items, "leftover_space": listing.leftover_space, **_page(listing.page)}
+    return DotfileListV1.model_validate(body)
 
 
 def dotfile_written_v1(result: DotfileResult) -> DotfileWrittenV1:
