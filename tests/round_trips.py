@@ -98,7 +98,7 @@ class RoundTrips:
         self._listening.clear()
         dialect = self.engine.sync_engine.dialect
         if self._pinging is None:
-            del dialect.do_ping  # type: ignore[method-assign]  # the class's own again
+            delattr(dialect, "do_ping")  # the class's own again
         else:
             dialect.do_ping = self._pinging  # type: ignore[method-assign]
 
