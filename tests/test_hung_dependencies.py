@@ -76,7 +76,7 @@ def test_status_against_a_silent_smtp_server_is_bounded_and_says_why(
     config.write_text(yaml.safe_dump({"mail": mail_section(silent)}))
 
     began = time.monotonic()
-    result = cli.run("status", "--config", str(config), env=FREE_API_PORT)
+    result = cli.run("status", "--local", "--config", str(config), env=FREE_API_PORT)
     took = time.monotonic() - began
 
     assert result.returncode == 5, result.stderr

@@ -100,7 +100,7 @@ def test_a_read_only_data_folder_is_named_with_the_reason(cli: Cli, tmp_path: Pa
     folder.chmod(0o555)
     env = {"XDG_DATA_HOME": str(data_home)}
 
-    status = run_unprivileged(cli, "status", env=env)
+    status = run_unprivileged(cli, "status", "--local", env=env)
     listing = run_unprivileged(cli, "domains", "list", env=env)
 
     assert status.returncode == 5, status.stderr
@@ -119,7 +119,7 @@ def test_a_data_folder_that_cannot_be_created_is_named(cli: Cli, tmp_path: Path)
     data_home.mkdir()
     data_home.chmod(0o555)
 
-    status = run_unprivileged(cli, "status", env={"XDG_DATA_HOME": str(data_home)})
+    status = run_unprivileged(cli, "status", "--local", env={"XDG_DATA_HOME": str(data_home)})
 
     assert status.returncode == 5, status.stderr
     error = db_row(status.stdout)["ERROR"]
@@ -134,7 +134,7 @@ def test_a_data_folder_that_cannot_be_created_is_named(cli: Cli, tmp_path: Path)
 def test_a_full_disk_at_the_first_start_is_named(cli: Cli, small_disk: Path) -> None:
     fill(small_disk)
 
-    status = cli.run("status", env={"XDG_DATA_HOME": str(small_disk)})
+    status = cli.run("status", "--local", env={"XDG_DATA_HOME": str(small_disk)})
 
     assert status.returncode == 5, status.stderr
     error = db_row(status.stdout)["ERROR"]

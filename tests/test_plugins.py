@@ -235,11 +235,14 @@ def test_denying_a_plugin_that_breaks_the_registry_lets_the_runtime_start(
     cli: Cli, plugin_sites: PluginSites
 ) -> None:
     sites = [plugin_sites.good, plugin_sites.orphan]
-    refused = cli.run("status", sites=sites)
+    refused = cli.run("status", "--local", sites=sites)
     assert refused.returncode == 4, refused.stderr
     assert "jl_nobody_provides_this" in refused.stderr
     denied = cli.run(
-        "status", env={"JASECI_LIKE__PLUGINS__DENY": "orphan", **FREE_API_PORT}, sites=sites
+        "status",
+        "--local",
+        env={"JASECI_LIKE__PLUGINS__DENY": "orphan", **FREE_API_PORT},
+        sites=sites,
     )
     assert denied.returncode == 0, denied.stderr
     states = {row["SERVICE"]: row["STATE"] for row in parse_table(denied.stdout.splitlines())}

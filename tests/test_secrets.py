@@ -123,7 +123,7 @@ def test_url_passwords_with_any_character_are_read_right_and_never_shown(
         "JASECI_LIKE__TASK__BROKER_URL": f"redis://:{password}@{redis_at}/1",
     }
     seen: dict[str, str] = {}
-    status = cli.run("--log-level", "debug", "status", env=env)
+    status = cli.run("--log-level", "debug", "status", "--local", env=env)
     seen["status"] = outputs(status)
     table = rows(status.stdout)
     for service in ("db", "redis", "task"):
@@ -163,7 +163,7 @@ def test_url_passwords_stay_hidden_when_the_server_is_down_or_the_value_refused(
         "JASECI_LIKE__TASK__MODE": "celery",
         "JASECI_LIKE__TASK__BROKER_URL": f"redis://:{password}@{down}/1",
     }
-    status = cli.run("--log-level", "debug", "status", env=failing)
+    status = cli.run("--log-level", "debug", "status", "--local", env=failing)
     seen["status"] = outputs(status)
     assert status.returncode == 5, seen["status"]
     # The host and port were read right (the state may be a restart in progress).
@@ -225,7 +225,9 @@ def test_schema_less_keys_named_like_credentials_are_masked(cli: Cli, secrets_si
         seen[key] = outputs(got)
         assert json.loads(got.stdout) == "***", seen[key]
     # The service's start fails with an error repeating both (as a library may).
-    status = ours(cli, secrets_site, "status", env={**env, "JASECI_LIKE__VAULT__FAIL": "true"})
+    status = ours(
+        cli, secrets_site, "status", "--local", env={**env, "JASECI_LIKE__VAULT__FAIL": "true"}
+    )
     seen["status"] = outputs(status)
     assert status.returncode == 5
     assert "vault refused key *** and token ***" in rows(status.stdout)["vault"]["ERROR"]
@@ -273,7 +275,9 @@ def test_secrets_marked_by_type_are_masked_whatever_their_names(
     got = ours(cli, secrets_site, "config", "get", "signer.seal", env=env)
     seen["get"] = outputs(got)
     assert json.loads(got.stdout) == "***"
-    status = ours(cli, secrets_site, "status", env={**env, "JASECI_LIKE__SIGNER__FAIL": "1"})
+    status = ours(
+        cli, secrets_site, "status", "--local", env={**env, "JASECI_LIKE__SIGNER__FAIL": "1"}
+    )
     seen["status"] = outputs(status)
     assert "signer rejected *** sealed with ***" in rows(status.stdout)["signer"]["ERROR"]
     refused = ours(

@@ -52,6 +52,11 @@ def print_cluster(view: ClusterView, as_json: bool) -> None:
             err=True,
         )
     if not view.instances:
+        click.echo(
+            "note: no instance is running on this store: `jaseci-like up` starts one; "
+            "`jaseci-like status --local` starts this config here once and shows each service",
+            err=True,
+        )
         return
     rows = []
     for i in view.instances:
