@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -21,6 +19,7 @@ import click
 
 from jaseci_like.cli.output import LOG_FORMATS, LOG_LEVELS, echo_table, setup_logging
 from jaseci_like.cli.scaffold import new_plugin
+from jaseci_like.cli.signals import StopSignals
 from jaseci_like.config.schema import is_freeform, secret_paths
 from jaseci_like.config.sealing import new_key
 from jaseci_like.config.secrets import mask, mask_url, printable
@@ -133,39 +132,34 @@ def accept_global_options_after(group: click.Group) -> None:
 @handle_errors
 def up(config_file: str | None, profile: str | None, strict: bool) -> None:
     """Start every enabled service and serve until SIGINT or SIGTERM."""
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    runtime = load_runtime(config_file, profile)
-    if strict:
-        refuse_broken_plugins(runtime)
-    try:
-        runtime.start(role="up")
-    except ServiceStartError:
+    with StopSignals() as stop:
+        runtime = load_runtime(config_file, profile)
+        if strict:
+            refuse_broken_plugins(runtime)
+        try:
+            runtime.start(role="up")
+        except ServiceStartError:
+            _print_status(runtime)
+            runtime.stop()
+            raise
         _print_status(runtime)
-        runtime.stop()
-        raise
-    _print_status(runtime)
-    running = [s for s in runtime.services() if s.is_running()]
-    # Where to reach the running services that serve HTTP (the API's URL, which
-    # may be on a port picked at start); masked like every address printed.
-    urls = [
-        f"{s.service_name()} at {mask_url(url)}; "
-        for s in running
-        if isinstance(url := getattr(s, "url", None), str) and url.startswith(("http:", "https:"))
-    ]
-    click.echo(
-        f"ready: {len(running)} service(s) running; {''.join(urls)}stop with Ctrl-C or SIGTERM"
-    )
-    sys.stdout.flush()
-    stop.wait()
-    began = time.monotonic()
-    left = runtime.stop()
-    took = time.monotonic() - began
+        running = [s for s in runtime.services() if s.is_running()]
+        # Where to reach the running services that serve HTTP (the API's URL, which
+        # may be on a port picked at start); masked like every address printed.
+        urls = [
+            f"{s.service_name()} at {mask_url(url)}; "
+            for s in running
+            if isinstance(url := getattr(s, "url", None), str)
+            and url.startswith(("http:", "https:"))
+        ]
+        click.echo(
+            f"ready: {len(running)} service(s) running; {''.join(urls)}stop with Ctrl-C or SIGTERM"
+        )
+        sys.stdout.flush()
+        stop.wait()
+        began = time.monotonic()
+        left = runtime.stop()
+        took = time.monotonic() - began
     if left:
         names = ", ".join(s.service_name() for s in left)
         click.echo(f"error: not stopped within {took:.2f}s: {names}", err=True)
