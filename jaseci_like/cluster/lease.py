@@ -144,11 +144,10 @@ class Leadership:
             now = self._token is not None
             self._leading = now
         if now != was:
-            log.info(
-                "%s leads now (lease token %s)" if now else "%s no longer leads",
-                self.holder,
-                token,
-            )
+            if now:
+                log.info("%s leads now (lease token %s)", self.holder, token)
+            else:
+                log.info("%s no longer leads", self.holder)
             for handler in list(self._handlers):
                 try:
                     handler(now)
