@@ -190,13 +190,20 @@ def _mask_urls(text: str, free_text: bool) -> str:
     return "".join(out)
 
 
-def url_passwords(url: str) -> set[str]:
+def url_passwords(url: str, lone_user: bool = True) -> set[str]:
     """The password of ``url`` (a URL value), in every form a message may repeat it:
-    as written, decoded and percent-encoded. Empty when it has none."""
+    as written, decoded and percent-encoded. Empty when it has none.
+
+    Userinfo without a ``:`` may be a token (``https://TOKEN@host``), so it counts
+    (and is masked in its URL) unless ``lone_user`` is false: the strings remembered
+    for masking in free text leave it out, because in the schemes we speak
+    (``postgresql://postgres@``, ``redis://user@``) it is a user name, and hiding a
+    word like ``postgres`` everywhere would mangle every message naming the scheme.
+    """
     found: set[str] = set()
     for _, start, at in _urls(url, free_text=False):
         user, sep, password = url[start:at].partition(":")
-        secret = password if sep else user
+        secret = password if sep else (user if lone_user else "")
         if secret:
             found |= {secret, unquote(secret), quote(secret, safe="")}
     return found
@@ -343,7 +350,7 @@ def secret_strings(value: Any, paths: SecretPaths | None = None) -> set[str]:
         elif isinstance(item, str):
             if secret:
                 found.add(item)
-            found.update(url_passwords(item))
+            found.update(url_passwords(item, lone_user=False))
         elif secret and isinstance(item, int | float) and not isinstance(item, bool):
             found.add(str(item))
 
