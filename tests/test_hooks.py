@@ -45,7 +45,12 @@ SEE_TIMEOUT = 10.0
 #: failures) stay out of these tests.
 ONLY_OUR_PLUGINS = {"JASECI_LIKE__PLUGINS__ALLOW": "db,redis,profiles,probe"}
 #: For tests that count the statements a service runs: no periodic health checks.
-NO_SUPERVISOR = {"JASECI_LIKE__RUNTIME__SUPERVISOR__ENABLED": "false"}
+#: Tests that count the statements on the engine run without the supervisor's probes
+#: and without the cluster's heartbeat and lease writes.
+NO_SUPERVISOR = {
+    "JASECI_LIKE__RUNTIME__SUPERVISOR__ENABLED": "false",
+    "JASECI_LIKE__RUNTIME__CLUSTER__ENABLED": "false",
+}
 
 
 def compact(value: Any) -> str:
