@@ -40,9 +40,11 @@ class ManyInstances:
         self.local = local
         self.count = count
 
-    def instances(self) -> list[Any]:
-        [one] = self.local.instances()
-        return [one.model_copy(update={"id": f"{one.id}-{n}"}) for n in range(self.count)]
+    def instances(self) -> Any:
+        listed = self.local.instances()
+        [one] = listed.items
+        items = [one.model_copy(update={"id": f"{one.id}-{n}"}) for n in range(self.count)]
+        return listed.model_copy(update={"items": items})
 
 
 @contextlib.contextmanager

@@ -4,12 +4,15 @@ CSRF, sign-out), ``/v1/instances``, ``/v1/config`` and the ``/v1/tasks`` listing
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 from jaseci_like_services.task.context import TaskContext
 
-from tests.api_support import WAIT, ApiRig, api_rig, error_of
+from jaseci_like import MetaService, Runtime
+from tests.api_support import WAIT, ApiRig, api_rig, error_of, settings_env
+from tests.test_instances import wait_until
 
 #: A secret in a URL, set through the environment: it must never be shown.
 PASSWORD = "hunter2-not-shown"
@@ -101,6 +104,48 @@ def test_instances_show_this_process_to_operators_only(rig: ApiRig) -> None:
     assert rows["api"]["requires"] == ["db", "group_config", "task"]
     assert rows["group_config"]["level"] > rows["db"]["level"]
     assert rows["redis"]["enabled"] is False
+
+
+def test_instances_list_every_runtime_on_the_store_and_a_lost_one(rig: ApiRig) -> None:
+    admin = rig.as_role("admin")
+    own = rig.runtime.instance_id
+    environ = settings_env(
+        {"db.data_dir": str(rig.data_dir), "api.enabled": "false", "task.enabled": "false"}
+    )
+    other = Runtime(meta=MetaService.isolated(), environ=environ)
+    other.start(role="worker")
+    store = rig.runtime.cluster_store()
+    ghost = {
+        "id": "ghost",
+        "host": "elsewhere",
+        "pid": 4242,
+        "role": "up",
+        "lost_after": 0.001,
+        "prune_after": 3600,
+        "services": [{"name": "db", "enabled": True, "state": "RUNNING", "healthy": True}],
+    }
+    try:
+        store.put_instance("ghost", ghost)
+
+        def listed() -> dict[str, dict[str, Any]]:
+            return {i["id"]: i for i in admin.get("/v1/instances").json()["items"]}
+
+        wait_until("the ghost shows lost", lambda: listed().get("ghost", {}).get("lost") is True)
+        items = listed()
+        assert set(items) == {own, other.instance_id, "ghost"}
+        assert items[other.instance_id]["role"] == "worker"
+        assert items[other.instance_id]["lost"] is False
+        assert [i for i, v in items.items() if v["leader"]] in ([own], [other.instance_id])
+        rows = {r["name"]: r for r in items[other.instance_id]["services"]}
+        assert rows["db"]["state"] == "RUNNING"
+        assert rows.get("api", {"enabled": False})["enabled"] is False  # off in the worker
+        assert rows["db"]["requires"] == sorted(rig.runtime.meta.builder("db").requires)
+        assert items["ghost"]["host"] == "elsewhere" and items["ghost"]["pid"] == 4242
+        assert items[own]["services"][0]["healthy"] is not None  # checked now, not reported
+    finally:
+        other.stop(timeout=10.0)
+        store.remove_instance("ghost")
+    assert set(i["id"] for i in admin.get("/v1/instances").json()["items"]) == {own}
 
 
 def test_config_shows_origins_and_masks_secrets(rig: ApiRig) -> None:

@@ -68,6 +68,10 @@ class Leadership:
         #: Names of the duties that run here when this instance leads (for ``status``).
         self.duties: set[str] = set()
 
+    def store(self) -> ClusterStore:
+        """The store the lease (and the instance registry) lives in."""
+        return self._store()
+
     # -- asking -----------------------------------------------------------------------------
     def is_leader(self, duty: str | None = None) -> bool:
         """True while this instance holds the lease (every duty runs on the one leader;

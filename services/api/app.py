@@ -12,7 +12,7 @@ from jaseci_like_services.api import error_responses
 from jaseci_like_services.api.auth import authenticator
 from jaseci_like_services.api.body_limit import BodyLimit
 from jaseci_like_services.api.inflight import RequestTracker
-from jaseci_like_services.api.instances import LocalInstances
+from jaseci_like_services.api.instances import RegistryInstances
 from jaseci_like_services.api.request_path import Utf8Path, whole_path
 from jaseci_like_services.api.routes.dotfiles import dotfile_routes
 from jaseci_like_services.api.routes.groups import group_routes
@@ -46,7 +46,7 @@ def create_app(api: ApiState) -> FastAPI:
     sessions = UiSessions() if api.settings.ui else None
     caller = authenticator(api, sessions)
     #: Where /v1/instances reads the instances from (this process alone, for now).
-    app.state.instances = LocalInstances(api)
+    app.state.instances = RegistryInstances(api)
     app.include_router(probe_routes(api))
     # Dotfiles first: their prefix is longer than /v1/groups/{group}.
     app.include_router(dotfile_routes(api, caller))

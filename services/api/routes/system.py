@@ -37,11 +37,11 @@ def system_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]]) 
     @router.get("/instances", response_model=InstanceListV1, operation_id="instances-list")
     async def list_instances(request: Request, user: Caller) -> JsonBody:
         """Every instance sharing the store with its services: state, health, restarts,
-        next retry, last error (masked), dependencies. This process alone until
-        instances register themselves."""
+        next retry, last error (masked), dependencies, who leads; ``problem`` says
+        why only this process is shown when the registry cannot be read."""
         require_operator(user)
         source: InstanceSource = request.app.state.instances
-        return JsonBody(InstanceListV1(items=await run_in_threadpool(source.instances)))
+        return JsonBody(await run_in_threadpool(source.instances))
 
     @router.get("/config", response_model=ConfigListV1, operation_id="config-list")
     async def list_config(user: Caller) -> JsonBody:

@@ -156,13 +156,17 @@
     if (!changed("services", data)) return;
     const box = $("instances");
     const parts = [];
+    if (data.problem) parts.push(el("p", { class: "error", role: "alert", text: data.problem }));
     for (const inst of data.items) {
       const lead = inst.leader === null ? "no lease kept" : inst.leader ? "leader" : "follower";
       parts.push(
         el("h3", { text: "Instance " + inst.id + " on " + inst.host }),
         el("p", { class: "hint", text: "pid " + inst.pid + " · version " + inst.version + " · role " + inst.role +
-          " · " + lead + (inst.api_url ? " · API " + inst.api_url : "") }),
+          " · " + lead + (inst.api_url ? " · API " + inst.api_url : "") +
+          (inst.last_seen >= 1 ? " · last heard " + fmtSeconds(inst.last_seen) + " ago" : "") }),
       );
+      if (inst.lost) parts.push(el("p", { class: "error", role: "status", "data-lost": inst.id,
+        text: "Lost: silent for " + fmtSeconds(inst.last_seen) + "; its services are shown as it last reported them." }));
       const rows = inst.services.map((s) =>
         el("tr", { "data-service": s.name, "data-instance": inst.id },
           el("th", { scope: "row", text: s.name }),

@@ -48,11 +48,15 @@ class InstanceV1(BaseModel):
     leader: bool | None
     #: Seconds since it last reported (0 for the instance answering).
     last_seen: float
+    #: Silent past its own limit: it crashed or cannot reach the store.
+    lost: bool = False
     services: list[ServiceRowV1]
 
 
 class InstanceListV1(BaseModel):
     items: list[InstanceV1]
+    #: Why only part of the system is shown (the registry could not be read), else None.
+    problem: str | None = None
 
 
 class ConfigEntryV1(BaseModel):
