@@ -15,7 +15,7 @@ import select
 import signal
 import socket
 import threading
-from types import FrameType, TracebackType
+from types import FrameType
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -40,12 +40,7 @@ class StopSignals:
         self._previous_fd = signal.set_wakeup_fd(self._send.fileno(), warn_on_full_buffer=False)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         signal.set_wakeup_fd(self._previous_fd)
         for sig, previous in zip(self._signals, self._previous, strict=True):
             signal.signal(sig, previous)
