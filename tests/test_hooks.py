@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 import redis
+from jaseci_like_services.db.service import DbService
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import event, text
@@ -694,6 +695,36 @@ def test_sqlite_transactions_begin_immediate(sqlite_runtime: Runtime) -> None:
     orm(sqlite_runtime).save_glob("T", {"t": 1})
     assert statements.count("BEGIN IMMEDIATE") == 2
     assert statements[0] == "BEGIN IMMEDIATE"
+
+
+def test_sqlite_reader_opens_no_transaction_and_never_waits_for_a_writer(
+    sqlite_runtime: Runtime,
+) -> None:
+    db = service(sqlite_runtime, "db")
+    assert isinstance(db, DbService)
+    engine, reader = engine_of(sqlite_runtime), db.reader
+    assert reader is db.reader, "one view per engine"
+    sql(sqlite_runtime, "CREATE TABLE seen (n INTEGER NOT NULL)")
+    sql(sqlite_runtime, "INSERT INTO seen (n) VALUES (1)")
+    statements: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement.strip().upper())
+
+    event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+
+    async def read_while_a_writer_holds_the_lock() -> list[int]:
+        async with engine.begin() as writer:  # BEGIN IMMEDIATE: the write lock, held
+            await writer.execute(text("INSERT INTO seen (n) VALUES (2)"))
+            async with reader.connect() as conn:  # would wait busy_timeout on app
+                rows = await conn.execute(text("SELECT n FROM seen ORDER BY n"))
+                return [int(n) for (n,) in rows]
+
+    loop: RuntimeLoop = sqlite_runtime.meta.loop
+    assert loop.run(read_while_a_writer_holds_the_lock(), timeout=5.0) == [1]
+    assert statements.count("BEGIN IMMEDIATE") == 1, statements
+    assert "BEGIN" not in statements
+    assert sql(sqlite_runtime, "SELECT n FROM seen ORDER BY n") == [(1,), (2,)]
 
 
 def test_sqlite_read_modify_write_transactions_are_serialized(sqlite_runtime: Runtime) -> None:

@@ -28,8 +28,8 @@ app = FastAPI(lifespan=lifespan(make_runtime))
 
 @app.get("/now")
 async def now(db: Annotated[DbService, Service(DbService)]) -> dict[str, str]:
-    # db.app is an AsyncEngine on this very loop: awaited directly.
-    async with db.app.connect() as conn:
+    # db.reader (db.app for reads) is an AsyncEngine on this very loop: awaited directly.
+    async with db.reader.connect() as conn:
         value = (await conn.execute(text("SELECT CURRENT_TIMESTAMP"))).scalar_one()
     return {"now": str(value)}
 

@@ -168,10 +168,17 @@ def _is_file(url: URL) -> bool:
     return not memory
 
 
+#: Execution option of ``DbService.reader``: its transactions only read.
+READ_ONLY = "jaseci_like_read_only"
+
+
 def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     """Every transaction opens with BEGIN IMMEDIATE, so read-modify-write ones are
     serialized by SQLite's write lock instead of failing on upgrade (the pysqlite
-    driver's own BEGIN handling is turned off for that)."""
+    driver's own BEGIN handling is turned off for that). A connection of the
+    ``READ_ONLY`` view (``DbService.reader``) opens no transaction at all: each of
+    its statements reads the last commit on its own (SQLite's autocommit), neither
+    waiting for nor holding up a writer, at one trip to the driver's thread."""
 
     @event.listens_for(engine.sync_engine, "connect")
     def on_connect(dbapi_connection: Any, record: Any) -> None:
@@ -185,7 +192,8 @@ def _serialize_sqlite_writers(engine: AsyncEngine, busy_timeout_ms: int) -> None
 
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        if not conn.get_execution_options().get(READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 #: Reads a page of the database: the snapshot of a read transaction is taken here.

@@ -54,6 +54,7 @@ class DbService(CommonService):
             hook.meta.loop if hook is not None and hook.meta is not None else RuntimeLoop()
         )
         self.url = ""
+        self._reader: tuple[AsyncEngine, AsyncEngine] | None = None
         super().__init__(hook)
 
     # -- lifecycle ---------------------------------------------------------------
@@ -84,6 +85,21 @@ class DbService(CommonService):
         if apply_migrations:
             now = await migrate.upgrade(engine, self.migration_locations())
             log.debug("db %s at revision %s", self.url, ", ".join(sorted(now)))
+
+    @property
+    def reader(self) -> AsyncEngine:
+        """``app`` for reads: the same pool, but on SQLite no transaction is opened
+        (``app``'s begin with BEGIN IMMEDIATE, taking the write lock): each statement
+        reads the last commit by itself, without waiting for a writer. Reads that
+        must agree with each other, and every write, go through ``app``. On
+        PostgreSQL it is ``app`` as it is."""
+        engine: AsyncEngine = self.app
+        if engine.dialect.name != "sqlite":
+            return engine
+        kept = self._reader
+        if kept is None or kept[0] is not engine:  # one view per engine (a restart renews)
+            kept = self._reader = (engine, engine.execution_options(**{engines.READ_ONLY: True}))
+        return kept[1]
 
     def post_run(self, hook: MemoryHook | None = None) -> None:
         if isinstance(hook, OrmHook) and hook.sql_service == self.service_name():
