@@ -273,8 +273,15 @@ def test_a_changed_manifest_is_patched_and_a_claim_is_never_deleted(
         assert api.get("PersistentVolumeClaim", "web-data", NAMESPACE) is not None
         methods = {(w.method, w.path.rsplit("/", 2)[-2]) for w in api.writes()}
         assert methods == {("PATCH", "configmaps")}
-        patched = [s for s in jsorc.status.recent if s.action == "deploy" and "patch" in s.detail]
-        assert patched and "ConfigMap/web-config" in patched[-1].detail
+        # JsOrc records its deploy step once the apply returned, which may be after
+        # the stand-in shows the patch (and after the service is back).
+        patched = wait_for(
+            "the deploy step recorded",
+            lambda: [
+                s for s in jsorc.status.recent if s.action == "deploy" and "patch" in s.detail
+            ],
+        )
+        assert "ConfigMap/web-config" in patched[-1].detail
 
 
 def test_a_pod_that_never_gets_ready_times_out_and_backs_off(
