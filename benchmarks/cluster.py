@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks.registry import Context, Target, bench
 from benchmarks.timing import median, spread
+from jaseci_like.cluster.store import ClusterStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = Path(sys.executable).parent / "jaseci-like"
@@ -90,13 +91,29 @@ def _spawn(env: dict[str, str]) -> subprocess.Popen[str]:
     raise RuntimeError("an up process did not become ready")
 
 
+@contextmanager
+def _cluster_store(env: dict[str, str]) -> Iterator[ClusterStore]:
+    """The store the ``up`` processes of ``env`` meet in, found as they find it (the
+    database when one is configured, else Redis): read here, never joined."""
+    from jaseci_like import MetaService, Runtime
+
+    runtime = Runtime(
+        environ={**env, "JASECI_LIKE__RUNTIME__CLUSTER__ENABLED": "false"},
+        meta=MetaService.isolated(),
+    )
+    runtime.open_store(required=True)
+    try:
+        yield runtime.cluster_store()
+    finally:
+        runtime.stop()
+
+
 @bench("cluster.failover_s", unit="s", better="lower", target=Target("ratio", "<=", 1))
 def failover(ctx: Context) -> tuple[float, float]:
     """Leader killed -> first tick sent by the new leader, against the lease time."""
     import redis
 
     from jaseci_like.cluster import ClusterConfig
-    from jaseci_like.cluster.redis_store import RedisStore
 
     sys.path.insert(0, str(ROOT))
     from tests import plugin_dist
@@ -125,7 +142,7 @@ def failover(ctx: Context) -> tuple[float, float]:
             {"tick": {"task": "tick.record", "every": 1, "kwargs": {"redis_url": redis_url}}}
         )
         client = redis.Redis.from_url(redis_url)
-        store = RedisStore(client)
+        store = stack.enter_context(_cluster_store(env))
         procs: dict[int, subprocess.Popen[str]] = {}
 
         def reap() -> None:
@@ -180,14 +197,14 @@ def failover(ctx: Context) -> tuple[float, float]:
 @bench("cluster.status_ms", unit="ms", better="lower", target=Target("ratio", "<", 1.5))
 def status_ms(ctx: Context) -> tuple[float, float]:
     """``status --json`` with 10 instances registered vs ``--version``; medians."""
-    import redis
-
     from jaseci_like.cluster import ClusterConfig
-    from jaseci_like.cluster.redis_store import RedisStore
 
-    with tempfile.TemporaryDirectory() as tmp, _servers() as (redis_url, pg_url):
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        _servers() as (redis_url, pg_url),
+        _cluster_store(_env(redis_url, pg_url, Path(tmp) / "data")) as store,
+    ):
         env = _env(redis_url, pg_url, Path(tmp) / "data")
-        store = RedisStore(redis.Redis.from_url(redis_url))
         config = ClusterConfig(prune_after=3600, heartbeat=300)
         services = [
             {"name": n, "enabled": True, "state": "RUNNING", "healthy": True, "restarts": 0}

@@ -45,7 +45,7 @@ def create_app(api: ApiState) -> FastAPI:
     # The dashboard's sessions stand in for a key only while it is served.
     sessions = UiSessions() if api.settings.ui else None
     caller = authenticator(api, sessions)
-    #: Where /v1/instances reads the instances from (this process alone, for now).
+    #: Where /v1/instances reads the instances from (the registry, this one live).
     app.state.instances = RegistryInstances(api)
     app.include_router(probe_routes(api))
     # Dotfiles first: their prefix is longer than /v1/groups/{group}.
