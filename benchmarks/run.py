@@ -82,10 +82,16 @@ def _round(x: float) -> float:
 
 
 def load_areas(patterns: list[str]) -> None:
-    """Import the area modules a pattern can select (all of them when none is given)."""
-    for module in AREAS:
-        area = module.rpartition(".")[2]
-        if not patterns or any(area.startswith(p) or p.startswith(area + ".") for p in patterns):
+    """Import the area modules a pattern can select (all of them when none is given, or
+    when a pattern names no module: ``promon.query_ms`` lives in the jsorc module)."""
+    areas = {module.rpartition(".")[2]: module for module in AREAS}
+    for pattern in patterns or [""]:
+        named = [
+            module
+            for area, module in areas.items()
+            if area.startswith(pattern) or pattern.startswith(area + ".")
+        ]
+        for module in named or AREAS:
             importlib.import_module(module)
 
 
