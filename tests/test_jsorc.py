@@ -21,8 +21,10 @@ import pytest
 import yaml
 from jaseci_like_services.jsorc import JsOrcService, Status, Step
 from jaseci_like_services.jsorc import plugin as jsorc_plugin
+from jaseci_like_services.jsorc.report import STATUS_GLOB
 from jaseci_like_services.kube import plugin as kube_plugin
 from jaseci_like_services.redis import plugin as redis_plugin
+from sqlalchemy import text
 
 from jaseci_like import CommonService, ConfigApi, MemoryHook, MetaService, Runtime, hookimpl
 from tests.kube_standin import KubeStandIn
@@ -453,3 +455,54 @@ def test_jsorc_status_command_shows_the_last_pass(tmp_path: Path, cli: Cli) -> N
     assert "last pass:" in out and "(leader" in out
     assert "disabled" in out  # mail is off by default
     assert "not a service of this runtime" in out
+
+
+def stored_status(runtime: Runtime) -> Status | None:
+    """The jsorc report as the SQL store holds it now (what another process reads)."""
+    engine = runtime.meta.get_service("db").app
+
+    async def read() -> str | None:
+        async with engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT value FROM jaseci_like_globs WHERE name = :name"),
+                {"name": STATUS_GLOB},
+            )
+            value = found.scalar_one_or_none()
+            return str(value) if value is not None else None
+
+    stored = runtime.meta.loop.run(read())
+    return Status.from_json(stored) if stored else None
+
+
+def test_two_runtimes_on_one_store_one_leads_and_the_saved_report_is_its(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "jsorc.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "jsorc": {"enabled": True, "keep_alive": ["mail"], "interval": 0.1},
+                "db": {"data_dir": str(tmp_path / "data")},  # the store both share
+                "api": {"enabled": False},
+            }
+        )
+    )
+    runtimes = [
+        Runtime(config_file=config, environ={}, meta=MetaService.isolated()) for _ in range(2)
+    ]
+    try:
+        for runtime in runtimes:
+            runtime.start(strict=False)
+        jsorcs = [jsorc_of(r) for r in runtimes]
+        for jsorc in jsorcs:
+            assert jsorc.orchestrator.wait_for_pass(jsorc.status.passes + 2, WAIT)
+        roles = sorted(j.status.role or "" for j in jsorcs)
+        assert roles == ["leader", "standby"]  # the real lease: exactly one leads
+        standby = next(j for j in jsorcs if j.status.role == "standby")
+        for _ in range(5):  # right after each of the standby's passes
+            assert standby.orchestrator.wait_for_pass(standby.status.passes, WAIT)
+            saved = stored_status(runtimes[0])
+            assert saved is not None and saved.role == "leader", saved
+    finally:
+        for runtime in runtimes:
+            runtime.stop(timeout=10.0)

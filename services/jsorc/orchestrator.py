@@ -87,7 +87,8 @@ class Orchestrator:
             status.last_pass_at = began_wall
             status.last_pass_seconds = time.monotonic() - began
             status.last_pass = steps
-            self._save()
+            if role == "leader":  # one report per system: a standby's would overwrite it
+                self._save()
             with self._passes:
                 status.passes += 1
                 self._passes.notify_all()
