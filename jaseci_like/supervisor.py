@@ -245,6 +245,8 @@ class Supervisor:
             if problem is None:
                 self._healthy(name, state)
                 return
+            if service.has_failed():  # it failed (a daemon crashed) while being checked
+                problem = describe_failure(service.error, service) or problem
             if state.next_retry is None and not state.gave_up:  # once, not every interval
                 log.warning("%s is unhealthy: %s", name, problem)
             state.last_error = problem

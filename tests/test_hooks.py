@@ -13,6 +13,7 @@ the hook's own change notices (``RedisHook.on_change``), with a bounded timeout.
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -661,7 +662,7 @@ def test_db_health_runs_select_1_and_stop_disposes_the_engine(
     event.listen(engine.sync_engine.pool, "close", lambda *a: closed.append(a))
     event.listen(engine.sync_engine, "engine_disposed", disposed.append)
     assert db.health() is True
-    assert [s for s in statements if s.strip().upper() != "BEGIN IMMEDIATE"] == ["SELECT 1"]
+    assert statements == ["SELECT 1"]  # no transaction: a ping never waits for writers
     pool = engine.sync_engine.pool
     assert isinstance(pool, QueuePool)
     pooled = pool.checkedin()
@@ -725,6 +726,22 @@ def test_sqlite_reader_opens_no_transaction_and_never_waits_for_a_writer(
     assert statements.count("BEGIN IMMEDIATE") == 1, statements
     assert "BEGIN" not in statements
     assert sql(sqlite_runtime, "SELECT n FROM seen ORDER BY n") == [(1,), (2,)]
+
+
+def test_db_health_answers_while_another_connection_holds_the_write_lock(
+    sqlite_runtime: Runtime,
+) -> None:
+    db = service(sqlite_runtime, "db")
+    database = engine_of(sqlite_runtime).url.database
+    assert database is not None
+    other = sqlite3.connect(database, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # a writer in the middle of its transaction
+        other.execute("CREATE TABLE held (n INTEGER)")
+        assert db.health() is True  # busy is not down: nothing to restart
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
 
 
 def test_sqlite_read_modify_write_transactions_are_serialized(sqlite_runtime: Runtime) -> None:

@@ -118,7 +118,9 @@ class DbService(CommonService):
         return float(value) if isinstance(value, int | float) else super().health_timeout()
 
     async def _ping(self) -> bool:
-        async with self.app.connect() as conn:
+        # Through the reader: on SQLite a transaction of ``app`` begins IMMEDIATE, so a
+        # ping would wait behind every writer (busy under load is not down).
+        async with self.reader.connect() as conn:
             return bool((await conn.execute(text("SELECT 1"))).scalar_one() == 1)
 
     # -- migrations ----------------------------------------------------------------
