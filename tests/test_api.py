@@ -461,3 +461,33 @@ def test_probes_metrics_and_the_openapi_document(rig: ApiRig) -> None:
     assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
     error = document["components"]["schemas"]["ErrorV1"]
     assert set(error["properties"]) == {"code", "message"}
+
+
+def sockets_to(port: int) -> int:
+    """TCP sockets of this machine (any state, TIME_WAIT included) with ``port`` at
+    one end: a connection made and closed leaves one behind for a while."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as lines:
+            for line in list(lines)[1:]:
+                local, remote = line.split()[1:3]
+                ends = {int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)}
+                count += port in ends
+    return count
+
+
+def test_the_api_health_takes_no_connection(tmp_path: Path) -> None:
+    settings = {"api.max_connections": "2", "runtime.supervisor.enabled": "false"}
+    with api_rig(tmp_path, settings=settings) as rig:
+        api, server = rig.api, rig.api.server
+        assert server is not None
+        with rig.client() as client:
+            # One of the two connections the cap allows is this client's, kept alive;
+            # a probe would take the other (and leave a TIME_WAIT socket behind).
+            assert client.get("/healthz").status_code == 200
+            before = sockets_to(server.port)
+            assert api.health() is True
+            assert sockets_to(server.port) == before, "the health check connected"
+            assert client.get("/healthz").status_code == 200
+        server.stop(2.0)
+        assert api.health() is False

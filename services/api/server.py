@@ -175,6 +175,19 @@ class LoopServer:
         serving, server = self._serving, self._server
         return server is not None and server.started and serving is not None and not serving.done()
 
+    def listening(self) -> bool:
+        """Its socket is open and listening. Asked of the socket, not by connecting: a
+        probe connection would take one of ``api.max_connections`` (turning a client
+        away when the cap is near), and the kernel accepts a connect even while the
+        loop is stuck, so it would tell no more than this."""
+        sock = self._sock
+        if sock is None or sock.fileno() == -1:
+            return False
+        try:
+            return sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) == 1
+        except OSError:
+            return False
+
     def stop(self, budget: float) -> None:
         """Stop within ``budget`` seconds: drain, then end uvicorn (forcing it if late)."""
         server, serving = self._server, self._serving

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -109,12 +108,6 @@ class ApiService(CommonService):
             server.stop(max(0.1, budget * 0.9))
 
     def health(self) -> bool:
-        """The server task is alive and its socket accepts connections."""
+        """The server task is alive and its socket is listening."""
         server = self.server
-        if server is None or not server.alive():
-            return False
-        try:
-            with socket.create_connection((server.host, server.port), timeout=1.0):
-                return True
-        except OSError:
-            return False
+        return server is not None and server.alive() and server.listening()
