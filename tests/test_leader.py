@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -215,3 +216,50 @@ def test_a_periodic_task_fires_once_per_tick_and_resumes_after_the_leader_is_kil
     # Each sent tick ran once (the killed leader's last one may have died with it).
     runs = [json.loads(r) for r in client.lrange("ticks", 0, -1)]
     assert len(everything) - 1 <= len(runs) <= len(everything)
+
+
+def test_a_standby_tries_again_when_the_holders_lease_ends(store: ClusterStore) -> None:
+    config = ClusterConfig(lease=10)  # a standby's plain retry: every 1 s
+    assert store.acquire("leader", "a", 0.5) is not None  # a lease that ends sooner
+    b = Leadership("b", lambda: store, config)
+    assert b.attempt() is False
+    held = store.holder("leader")
+    wait = b._standby_wait()
+    # Not a blind retry_every: right after the holder's lease ends (or at once, if it
+    # has ended since).
+    assert wait < config.retry_every
+    if held is not None:
+        assert wait <= held.expires_in + 0.05
+    wait_until("a's lease ends", lambda: store.holder("leader") is None)
+    assert b._standby_wait() < 0.05
+    assert b.attempt() is True
+
+
+def _scheduler(catch_up: float) -> tuple[Any, list[str], int]:
+    from celery import Celery  # type: ignore[import-untyped]
+    from jaseci_like_services.task.beat import SubmittingScheduler
+
+    app = Celery("beat-probe", set_as_current=False)
+    app.conf.beat_schedule = {"tick": {"task": "t", "schedule": 1.0}}
+    claims: list[str] = []
+
+    def claim(key: str, ttl: float) -> bool:
+        claims.append(key)
+        return True
+
+    slot = int(app.now().timestamp())
+    scheduler = SubmittingScheduler(app, lambda name, kwargs: name, claim=claim, catch_up=catch_up)
+    return scheduler, claims, slot
+
+
+def test_a_new_leaders_beat_sends_the_tick_missed_while_no_one_led() -> None:
+    scheduler, claims, slot = _scheduler(catch_up=5.0)
+    scheduler.tick()
+    # The current slot is due at once (its claim tells whether the old leader sent it).
+    assert [int(k.rsplit(":", 1)[1]) >= slot for k in claims] == [True]
+
+    scheduler, claims, slot = _scheduler(catch_up=0.0)
+    scheduler.tick()
+    # Without catch-up the first tick is the next slot's: nothing now, unless a second
+    # turned since the scheduler was made.
+    assert all(int(k.rsplit(":", 1)[1]) > slot for k in claims)

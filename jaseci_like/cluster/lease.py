@@ -10,7 +10,9 @@ noticed yet cannot do it a second time.
 Where the lease lives (see the stores): a lease row in the database with an
 expiry and a token when the db service is on, else Redis (a ``SET NX PX`` lock
 whose value carries a token from ``INCR``). A standby tries every
-``retry_every`` seconds; the holder renews every ``lease / 3`` and treats the
+``retry_every`` seconds, and once it has seen when the holder's lease runs out,
+tries again right then (a dead leader is replaced as soon as its lease ends, not
+up to ``retry_every`` later); the holder renews every ``lease / 3`` and treats the
 lease as lost a little before it expires on the store, if renewals fail.
 
     not leading --acquire ok--> leading --renew ok--> leading
@@ -43,6 +45,9 @@ log = logging.getLogger(__name__)
 #: Seconds before the lease's end at which a holder that could not renew stops
 #: leading: the store's clock and ours may tick at slightly different rates.
 _MARGIN = 0.1
+#: Seconds after a holder's lease ends at which a standby tries to take it: the
+#: store must see it expired (``expires_at < now``), not merely due.
+_AFTER_EXPIRY = 0.005
 
 
 class Leadership:
@@ -165,8 +170,22 @@ class Leadership:
         """Hold (or wait for) the lease until ``stop`` is set; then give it up."""
         while not stop.is_set():
             leading = self.attempt()
-            stop.wait(self.config.renew_every if leading else self.config.retry_every)
+            stop.wait(self.config.renew_every if leading else self._standby_wait())
         self.release()
+
+    def _standby_wait(self) -> float:
+        """Seconds a standby waits before its next try: ``retry_every``, or less when
+        the holder's lease ends sooner (measured on the store's clock)."""
+        wait = self.config.retry_every
+        if self._failing:
+            return wait
+        try:
+            held = self._store().holder(self.lease)
+        except Exception:  # the next attempt reports the store's trouble
+            return wait
+        if held is None:
+            return _AFTER_EXPIRY  # free, or given up since the attempt: take it now
+        return min(wait, max(held.expires_in, 0.0) + _AFTER_EXPIRY)
 
     def release(self) -> None:
         """Give the lease up now (a clean stop), so a standby need not wait it out."""

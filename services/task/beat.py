@@ -11,6 +11,11 @@ tick is claimed (``claim``, fenced by the leader lease's token) before it is sen
 so two processes never send one tick, not even around a change of leader. For
 that, ``every`` schedules are aligned on the clock (a 5 s entry is due at :00,
 :05, ...), which makes a tick the same in every process: ``<entry>:<slot>``.
+
+A tick missed while the system had no leader is not lost: a scheduler made when
+leadership is gained (``catch_up`` seconds, the lease time) sends the current
+slot's tick at once when that slot began less than ``catch_up`` ago. Its claim
+keeps it single: if the old leader sent it, the claim is taken and nothing is sent.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from celery.beat import Scheduler  # type: ignore[import-untyped]
@@ -42,9 +47,17 @@ class SubmittingScheduler(Scheduler):  # type: ignore[misc]
     #: Celery's scheduler opens a broker producer for sending; ours never sends.
     producer = None
 
-    def __init__(self, app: Any, submit: Submit, claim: Claim | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: Any,
+        submit: Submit,
+        claim: Claim | None = None,
+        catch_up: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
         self._submit = submit
         self._claim = claim
+        self._catch_up = catch_up
         super().__init__(app, **kwargs)
 
     def install_default_entries(self, data: Any) -> None:
@@ -52,8 +65,16 @@ class SubmittingScheduler(Scheduler):  # type: ignore[misc]
 
     def setup_schedule(self) -> None:
         super().setup_schedule()
+        now: datetime = self.app.now()
         for name, entry in list(self.schedule.items()):
-            self.schedule[name] = entry._next_instance(self._slot_start(entry))
+            start = self._slot_start(entry)
+            if isinstance(entry.schedule, interval) and (now - start) < timedelta(
+                seconds=self._catch_up
+            ):
+                # This slot may have gone unsent while no one led: due now (its claim
+                # says whether it was sent).
+                start -= timedelta(seconds=self._period(entry))
+            self.schedule[name] = entry._next_instance(start)
 
     def reserve(self, entry: Any) -> Any:
         # The next run counts from the start of this tick's slot, not from now: no
@@ -97,15 +118,20 @@ def run_beat(
     make: Callable[[], Any],
     stop: threading.Event,
     leading: Callable[[], bool] | None = None,
+    changed: threading.Event | None = None,
 ) -> None:
     """Tick a scheduler from ``make`` until ``stop`` is set, waiting on it between
     due entries. With ``leading``: only while it says yes; a fresh scheduler each
-    time leadership is gained (its ticks start at the current slot)."""
+    time leadership is gained. A standby looks again every ``STANDBY_POLL``, or at
+    once when ``changed`` is set (by the lease, when leadership moves here)."""
     scheduler: Any = None
     while not stop.is_set():
         if leading is not None and not leading():
             scheduler = None
-            stop.wait(STANDBY_POLL)
+            if changed is None:
+                stop.wait(STANDBY_POLL)
+            elif changed.wait(STANDBY_POLL):
+                changed.clear()
             continue
         if scheduler is None:
             scheduler = make()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import threading
 from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any, ClassVar, Self
@@ -235,9 +236,19 @@ class TaskService(CommonService):
         lead = leadership
 
         def make() -> SubmittingScheduler:
-            return SubmittingScheduler(self.app, submit, claim=lead.claim)
+            return SubmittingScheduler(
+                self.app, submit, claim=lead.claim, catch_up=lead.config.lease
+            )
 
-        return partial(run_beat, make, leading=lambda: lead.is_leader("beat"))
+        def beat(stop: threading.Event) -> None:
+            changed = threading.Event()
+            unsubscribe = lead.on_change(lambda _leading: changed.set())
+            try:
+                run_beat(make, stop, leading=lambda: lead.is_leader("beat"), changed=changed)
+            finally:
+                unsubscribe()
+
+        return beat
 
     def stop(self, timeout: float | None = None) -> Self:
         """Stop beat and the worker (running tasks are asked to stop) within
