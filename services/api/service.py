@@ -30,6 +30,8 @@ class ApiService(CommonService):
 
     name = "api"
     config_schema = ApiConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: ApiConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("api")
     requires = ("db", "group_config", "task")
     # Finds db, group_config and task per request (ApiState), so their restarts need

@@ -46,6 +46,8 @@ class DbService(CommonService):
     app: AsyncEngine
     name = "db"
     config_schema = DbConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: DbConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("db")
     start_blocks = True
 

@@ -58,6 +58,8 @@ class GroupConfigService(CommonService):
 
     name = "group_config"
     config_schema = GroupConfigSettings
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: GroupConfigSettings | None
     default_config: ClassVar[dict[str, Any]] = defaults("group_config")
     requires = ("db",)
     migrations: ClassVar[Path] = Path(__file__).parent / "migrations"

@@ -41,6 +41,8 @@ class JsOrcService(CommonService):
 
     name = "jsorc"
     config_schema = JsOrcConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: JsOrcConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("jsorc")
     # A singleton duty: a refresh resets it in place (keeping `leader`), never two at once.
     exclusive = True

@@ -65,6 +65,8 @@ class KubeService(CommonService):
 
     name = "kube"
     config_schema = KubeConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: KubeConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("kube")
     start_blocks = True
 

@@ -32,6 +32,8 @@ class MailService(CommonService):
 
     name = "mail"
     config_schema = MailConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: MailConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("mail")
     start_blocks = True
 

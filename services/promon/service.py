@@ -144,6 +144,8 @@ class PromonService(CommonService):
 
     name = "promon"
     config_schema = PromonConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: PromonConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("promon")
     start_blocks = True
 

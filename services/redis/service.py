@@ -32,6 +32,8 @@ class RedisService(CommonService):
 
     name = "redis"
     config_schema = RedisConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: RedisConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("redis")
     start_blocks = True
 

@@ -59,6 +59,8 @@ class TaskService(CommonService):
 
     name = "task"
     config_schema = TaskConfig
+    #: The typed config (``config`` is the same as a mapping); None while refused.
+    settings: TaskConfig | None
     default_config: ClassVar[dict[str, Any]] = defaults("task")
     start_blocks = True
     # Its workers take from one queue and its beat fires one schedule: a second
