@@ -31,7 +31,9 @@ async def work(
     cache: Annotated[RedisService, Service(RedisService)],
     tasks: Annotated[TaskService, Service("task")],
 ) -> dict[str, object]:
-    async with db.app.connect() as conn:
+    # A read: db.reader, as the README says (db.app on SQLite begins IMMEDIATE, taking
+    # the file's write lock, which 16 clients then queue for).
+    async with db.reader.connect() as conn:
         value = (await conn.execute(text("SELECT CAST(:n AS INTEGER)"), {"n": n})).scalar_one()
     # redis.Redis blocks: a worker thread, so the loop goes on serving meanwhile.
     hits = await run_in_threadpool(cache.app.incr, "embed:hits")

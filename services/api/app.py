@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 from jaseci_like_services.api import error_responses
-from jaseci_like_services.api.auth import authenticator
+from jaseci_like_services.api.auth import authenticator, document_keys
 from jaseci_like_services.api.body_limit import BodyLimit
 from jaseci_like_services.api.inflight import RequestTracker
 from jaseci_like_services.api.instances import RegistryInstances
@@ -56,6 +56,7 @@ def create_app(api: ApiState) -> FastAPI:
     app.include_router(system_routes(api, caller))
     if sessions is not None:
         app.include_router(ui_routes(api, sessions))
+    document_keys(app)
     app.add_middleware(Utf8Path)
     return app
 

@@ -73,18 +73,24 @@ LimitQuery = Annotated[int, Query(ge=1, le=1000, description="Rows on the page."
 OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000, description="Rows skipped before it.")]
 
 
-async def _offset_page(
-    request: Request, limit: LimitQuery = 100, offset: OffsetQuery = 0
-) -> OffsetPagination:
+def offset_page(request: Request, limit: int, offset: int) -> OffsetPagination:
     """The page asked for; a parameter given twice is refused (which one counts would be
-    a guess). A value that is not a number in range is refused before this runs.
-    (``async``, though it awaits nothing: FastAPI runs a plain function in a worker
-    thread, a hand-off that cost more than the rest of a listing.)"""
+    a guess). A value that is not a number in range is refused before this runs."""
+    params = request.query_params
     for name in ("limit", "offset"):
-        given = len(request.query_params.getlist(name))
+        given = len(params.getlist(name))
         if given > 1:
             raise InvalidQuery(f"{name} is given {given} times: give it once")
     return OffsetPagination(limit, offset)
+
+
+async def _offset_page(
+    request: Request, limit: LimitQuery = 100, offset: OffsetQuery = 0
+) -> OffsetPagination:
+    """:func:`offset_page` as a dependency (``async``, though it awaits nothing: FastAPI
+    runs a plain function in a worker thread, a hand-off that cost more than the rest
+    of a listing)."""
+    return offset_page(request, limit, offset)
 
 
 #: ``?limit=&offset=`` of a listing, as a page.
