@@ -48,11 +48,11 @@ FAST_JSORC = {
 
 
 def wait_for(what: str, probe: Callable[[], T | None], timeout: float = WAIT) -> T:
-    """``probe()`` until it gives something other than None or False."""
+    """``probe()`` until it gives something truthy (an empty list is nothing yet)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = probe()
-        if found is not None and found is not False:
+        if found:
             return found
         time.sleep(0.02)  # polling state other threads change: no event to wait on
     raise AssertionError(f"timed out waiting for {what}")

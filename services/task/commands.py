@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 import time
 
 import click
@@ -14,6 +12,7 @@ from jaseci_like_services.task.service import TaskService
 
 from jaseci_like import ConfigError, Runtime, ServiceStartError
 from jaseci_like.cli.main import EXIT_STOP_TIMEOUT, handle_errors, runtime_options
+from jaseci_like.cli.signals import StopSignals
 from jaseci_like.config.layers import validate
 from jaseci_like.config.sources import ENV_PREFIX
 from jaseci_like.runtime import describe_error
@@ -43,30 +42,26 @@ def worker_command(
     Needs task.mode: celery. The worker runs the tasks every plugin registers,
     taking them from the broker, whichever process submitted them.
     """
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
     environ = dict(os.environ)
     environ[f"{ENV_PREFIX}TASK__BEAT"] = "true" if beat else "false"
     if concurrency is not None:
         environ[f"{ENV_PREFIX}TASK__WORKERS"] = str(concurrency)
-    runtime = Runtime(config_file=config_file, profile=profile, environ=environ)
-    try:
-        service = _start(runtime)
-        click.echo(
-            f"ready: task worker {service.worker_name} with "
-            f"{service.task_settings.workers} thread(s), {len(service.tasks())} task(s)"
-            + (", beat" if beat else "")
-        )
-        sys.stdout.flush()
-        stop.wait()
-    finally:
-        began = time.monotonic()
-        left = runtime.stop()
+    # StopSignals, not an Event: a signal that lands on another thread must still wake
+    # the main thread (a worker once ignored a SIGTERM under load, as `up` did).
+    with StopSignals() as stop:
+        runtime = Runtime(config_file=config_file, profile=profile, environ=environ)
+        try:
+            service = _start(runtime)
+            click.echo(
+                f"ready: task worker {service.worker_name} with "
+                f"{service.task_settings.workers} thread(s), {len(service.tasks())} task(s)"
+                + (", beat" if beat else "")
+            )
+            sys.stdout.flush()
+            stop.wait()
+        finally:
+            began = time.monotonic()
+            left = runtime.stop()
     if left:
         names = ", ".join(s.service_name() for s in left)
         click.echo(f"error: not stopped within {time.monotonic() - began:.2f}s: {names}", err=True)
