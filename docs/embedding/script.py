@@ -18,14 +18,13 @@ def sync_main(environ: Mapping[str, str] | None = None) -> int:
     runtime.start()
     try:
         db = runtime.meta.get_service(DbService)
-        assert db.settings is not None  # typed config: a DbConfig while the service runs
-        pool_size: int = db.settings.pool_size
+        # Typed config: a DbConfig while the service runs (mypy knows pool_size is an int).
+        assert db.settings is not None and db.settings.pool_size >= 1
 
         async def one() -> int:
             async with db.app.connect() as conn:
                 return int((await conn.execute(text("SELECT 1"))).scalar_one())
 
-        assert pool_size >= 1
         return db.loop.run(one())  # from sync code: run it on the runtime's loop
     finally:
         runtime.stop()
