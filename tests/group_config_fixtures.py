@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from jaseci_like.loop import RuntimeLoop
-from jaseci_like.repository import RetryPolicy, transaction_engines
+from jaseci_like.repository import RetryPolicy, driver_reads_of, transaction_engines
 from tests.servers import PostgresServer
 
 T = TypeVar("T")
@@ -43,21 +43,27 @@ FAST_RETRY = RetryPolicy(attempts=4, base_delay=0.002, max_delay=0.02)
 
 
 class BeginCounter:
-    """Counts the transactions an engine opens (its "begin" event), and those of the
-    reader paired with it (SQLite files: reads run there)."""
+    """Counts the units of work on an engine: the transactions it opens (its "begin"
+    event), those of the reader paired with it (SQLite files: reads run there), and
+    the one-statement reads it hands to asyncpg (PostgreSQL), which open none."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engines = transaction_engines(engine)
+        self.reads = driver_reads_of(engine)
         self.count = 0
         for counted in self.engines:
             event.listen(counted, "begin", self._begin)
+        if self.reads is not None:
+            self.reads.observers.append(self._begin)
 
-    def _begin(self, conn: Any) -> None:
+    def _begin(self, _: Any) -> None:
         self.count += 1
 
     def close(self) -> None:
         for counted in self.engines:
             event.remove(counted, "begin", self._begin)
+        if self.reads is not None:
+            self.reads.observers.remove(self._begin)
 
 
 def make_engine(url: str, busy_timeout_ms: int = 10_000, pool_size: int = 5) -> AsyncEngine:

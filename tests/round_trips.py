@@ -5,7 +5,8 @@ PYTEST_DONT_REWRITE (imported by tests and by ``benchmarks/api.py``).
 A *round trip* here is one exchange with the database server (PostgreSQL) or
 one call into SQLite:
 
-- each statement (``before_cursor_execute``);
+- each statement (``before_cursor_execute``, or a one-statement read run through
+  asyncpg directly: ``DriverReads.observers``);
 - the BEGIN and the COMMIT or ROLLBACK of a transaction the server really opens
   (``begin``/``commit``/``rollback``), none in autocommit mode; the SQLite
   reader's BEGIN takes two calls (BEGIN, and the read that takes its snapshot);
@@ -27,7 +28,7 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from jaseci_like.repository import one_statement, reader_of
+from jaseci_like.repository import driver_reads_of, one_statement, reader_of
 
 AUTOCOMMIT = "AUTOCOMMIT"
 
@@ -85,6 +86,9 @@ class RoundTrips:
             return bool(pinging(dbapi_connection))
 
         dialect.do_ping = counted_ping  # type: ignore[method-assign]
+        reads = driver_reads_of(self.engine)
+        if reads is not None:  # one-statement reads through asyncpg: no engine event
+            reads.observers.append(self._driver_statement)
         return self
 
     def __exit__(
@@ -96,6 +100,9 @@ class RoundTrips:
         for target, name, listener in self._listening:
             event.remove(target, name, listener)
         self._listening.clear()
+        reads = driver_reads_of(self.engine)
+        if reads is not None and self._driver_statement in reads.observers:
+            reads.observers.remove(self._driver_statement)
         dialect = self.engine.sync_engine.dialect
         if self._pinging is None:
             delattr(dialect, "do_ping")  # the class's own again
@@ -113,6 +120,9 @@ class RoundTrips:
         self.calls.extend([what] * calls)
 
     def _statement(self, conn: Connection, *_: Any) -> None:
+        self._add("statement")
+
+    def _driver_statement(self, sql: str) -> None:
         self._add("statement")
 
     def _begin(self, conn: Connection) -> None:

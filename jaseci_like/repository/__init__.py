@@ -15,6 +15,7 @@ stays cheap::
 
 from jaseci_like.repository.bulk import BulkFailure, BulkResult, run_partial
 from jaseci_like.repository.creator import BulkCreator, Creator, DependentCreatorSpec
+from jaseci_like.repository.driver_reads import DriverReads, driver_reads_of, use_driver_reads
 from jaseci_like.repository.errors import (
     AlreadyExists,
     CheckViolation,
@@ -104,6 +105,7 @@ __all__ = [
     "DbOps",
     "DependentCreatorSpec",
     "DomainScope",
+    "DriverReads",
     "EmptySearchScope",
     "FailureReason",
     "GroupScope",
@@ -138,6 +140,7 @@ __all__ = [
     "WriteQueueStalled",
     "changed",
     "constraint_kind",
+    "driver_reads_of",
     "is_connection_lost",
     "is_transient",
     "one_statement",
@@ -150,6 +153,7 @@ __all__ = [
     "translate_integrity_error",
     "translate_row_error",
     "use_change_stamp",
+    "use_driver_reads",
     "use_reader",
     "utcnow",
     "write_turn",

@@ -33,6 +33,7 @@ without its BEGIN, snapshot read and COMMIT (one call instead of four).
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
@@ -47,6 +48,7 @@ from sqlalchemy.util import greenlet_spawn
 
 from jaseci_like.repository.bulk import BulkResult, run_partial
 from jaseci_like.repository.creator import BulkCreator, Creator, DependentCreatorSpec
+from jaseci_like.repository.driver_reads import DriverFailed, driver_reads_of
 from jaseci_like.repository.errors import CommitOutcomeUnknown, InvalidQuery, is_connection_lost
 from jaseci_like.repository.pagination import Page
 from jaseci_like.repository.purger import BatchPurger, Purger
@@ -56,6 +58,7 @@ from jaseci_like.repository.updater import BatchUpdater, Updater
 from jaseci_like.repository.upserter import BulkUpserter, Upserter
 from jaseci_like.repository.write_queue import write_turn
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 I = TypeVar("I")  # noqa: E741
 D = TypeVar("D")
@@ -223,7 +226,16 @@ class _OneStatement:
                 "read_statement() runs one statement: a read of more needs read_ops()"
             )
         self._used = True
-        kept = _STATEMENT_CONNECTIONS.get(self._engine.sync_engine)
+        sync_engine = self._engine.sync_engine
+        driver = driver_reads_of(self._engine)
+        compiled = None if driver is None else driver.compiled(statement)
+        if driver is not None and compiled is not None:
+            try:
+                return await greenlet_spawn(driver.run, compiled, parameters)
+            except DriverFailed as exc:  # SQLAlchemy runs it again, and gives its error
+                cause = type(exc.__cause__ or exc).__name__
+                log.debug("a one-statement read through the driver failed (%s)", cause)
+        kept = _STATEMENT_CONNECTIONS.get(sync_engine)
         if kept is not None:
             try:
                 return kept.run(statement, parameters)
@@ -231,7 +243,7 @@ class _OneStatement:
                 async with self._engine.connect() as conn:
                     return await conn.execute(statement, parameters)
         result: Result[Any] = await greenlet_spawn(
-            _autocommit_statement, self._engine.sync_engine, statement, parameters
+            _autocommit_statement, sync_engine, statement, parameters
         )
         return result
 

@@ -37,7 +37,10 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
         if value is None:
             return None
         assert isinstance(value, dt.datetime)
-        return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+        zone = value.tzinfo
+        if zone is dt.UTC:  # PostgreSQL's timestamptz through asyncpg: already so
+            return value
+        return value.replace(tzinfo=dt.UTC) if zone is None else value.astimezone(dt.UTC)
 
     def result_processor(
         self, dialect: Dialect, coltype: object

@@ -26,6 +26,7 @@ from jaseci_like.repository import (
     one_statement,
     serialize_writes,
     use_change_stamp,
+    use_driver_reads,
     use_reader,
 )
 
@@ -111,6 +112,7 @@ def create_engine(
         _ping_after_idle(engine.sync_engine, ping_idle_after)
         if url.get_driver_name() == "asyncpg":
             use_change_stamp(engine, NotifyStamp(engine))
+            use_driver_reads(engine)
         return engine
     engine = create_async_engine(url, echo=echo)
     _serialize_sqlite_writers(engine, busy_timeout_ms)
