@@ -460,6 +460,27 @@ def test_probes_metrics_and_the_openapi_document(rig: ApiRig) -> None:
     assert paths["/v1/groups/{group}/dotfiles/copy"]["post"]["responses"]["202"]
     assert "/v1/tasks/{task_id}/cancel" in paths
     assert document["components"]["securitySchemes"]["ApiKey"]["scheme"] == "bearer"
+    # The listing validates its parameters itself (RequestParams): still each documented.
+    listing = paths["/v1/groups/{group}/dotfiles"]["get"]
+    assert listing["security"] == [{"ApiKey": []}]
+    documented = {p["name"]: p for p in listing["parameters"]}
+    assert {n: (p["in"], p["required"]) for n, p in documented.items()} == {
+        "group": ("path", True),
+        "limit": ("query", False),
+        "offset": ("query", False),
+        "domain": ("query", False),
+        "path_prefix": ("query", False),
+        "order": ("query", False),
+    }
+    limit = documented["limit"]["schema"]
+    assert (limit["type"], limit["minimum"], limit["maximum"], limit["default"]) == (
+        "integer",
+        1,
+        1000,
+        100,
+    )
+    assert documented["order"]["schema"]["enum"] == ["created", "path"]
+    assert documented["group"]["schema"]["maxLength"] == 255
     error = document["components"]["schemas"]["ErrorV1"]
     assert set(error["properties"]) == {"code", "message"}
 

@@ -196,7 +196,21 @@ def test_a_well_formed_cursor_still_pages(request: pytest.FixtureRequest, which:
 def test_wrong_page_parameters_are_invalid_queries(rig: ApiRig, query: str) -> None:
     assert rig.world is not None
     group = f"/v1/groups/{rig.world.group.id}"
+    messages = set()
     with rig.as_role("admin") as client:
         for listing in (f"{group}/dotfiles", f"{group}/members", "/v1/groups", "/v1/users"):
             response = client.get(f"{listing}?{query}")
             assert error_of(response) == (400, "invalid_query"), (listing, response.text)
+            messages.add(response.json()["message"])
+    # The dotfile listing validates its parameters itself: the same words as FastAPI's.
+    assert len(messages) == 1, messages
+
+
+def test_the_dotfile_listing_asks_for_a_key_before_its_parameters(rig: ApiRig) -> None:
+    assert rig.world is not None
+    url = f"{rig.url}/v1/groups/{rig.world.group.id}/dotfiles?limit=ten&order=x"
+    assert error_of(httpx.get(url))[0] == 401
+    with rig.as_role("admin") as client:
+        answer = client.get(url)
+    assert error_of(answer) == (422, "validation_error")
+    assert answer.json()["message"].startswith("query.limit: ")

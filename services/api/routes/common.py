@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from jaseci_like_services.api.dto.v1.common import NO_CONTROL, ErrorV1
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, ValidationError
 
 from jaseci_like.repository import InvalidQuery, OffsetPagination
 
@@ -95,6 +96,50 @@ async def _offset_page(
 
 #: ``?limit=&offset=`` of a listing, as a page.
 PageQuery = Annotated[OffsetPagination, Depends(_offset_page)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class RequestParams(Generic[M]):
+    """The path and query parameters of a route as one pydantic model, validated in one
+    call: for the busiest routes, where FastAPI's solving of each declared parameter
+    cost more than the rest of the framework (about 0.1 ms a request). The route takes
+    only ``request`` and calls this; ``openapi`` documents the parameters as FastAPI
+    would have. A refused value is the same RequestValidationError, at
+    ``("path" | "query", name)``."""
+
+    def __init__(self, model: type[M], path: tuple[str, ...]) -> None:
+        self.model = model
+        self.path = path
+
+    def __call__(self, request: Request) -> M:
+        values: dict[str, Any] = dict(request.query_params)
+        for name in self.path:
+            values[name] = request.path_params[name]
+        try:
+            return self.model.model_validate(values)
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": (self._where(e["loc"]), *e["loc"])} for e in exc.errors()]
+            ) from None
+
+    def _where(self, loc: tuple[int | str, ...]) -> str:
+        return "path" if loc and loc[0] in self.path else "query"
+
+    @property
+    def openapi(self) -> dict[str, Any]:
+        """``openapi_extra`` of the route: its parameters, as FastAPI writes them."""
+        schema = self.model.model_json_schema()
+        required = set(schema.get("required", ()))
+        parameters = []
+        for name, field in schema["properties"].items():
+            where = "path" if name in self.path else "query"
+            parameter = {"name": name, "in": where, "required": name in required}
+            if "description" in field:
+                parameter["description"] = field["description"]
+            parameters.append(parameter | {"schema": field})
+        return {"parameters": parameters}
 
 
 class JsonBody(Response):

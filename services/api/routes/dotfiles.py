@@ -38,6 +38,7 @@ from jaseci_like_services.api.routes.common import (
     JsonBody,
     LimitQuery,
     OffsetQuery,
+    RequestParams,
     UrlText,
     offset_page,
 )
@@ -50,6 +51,7 @@ from jaseci_like_services.group_config.types import (
     DotfileOrder,
     DotfileSpec,
 )
+from pydantic import BaseModel
 
 from jaseci_like.repository import UNSET, CursorPagination, OffsetPagination, Pagination
 
@@ -67,6 +69,20 @@ PrefixQuery = Annotated[
     Query(min_length=1, max_length=255, pattern=NO_CONTROL, description="Paths starting so."),
 ]
 OrderQuery = Annotated[Literal["created", "path"], Query()]
+
+
+class _Listing(BaseModel):
+    """``GET /v1/groups/{group}/dotfiles``: the group, and the page and filter asked for."""
+
+    group: GroupParam
+    limit: LimitQuery = 100
+    offset: OffsetQuery = 0
+    domain: DomainQuery = None
+    path_prefix: PrefixQuery = None
+    order: OrderQuery = "created"
+
+
+LISTING = RequestParams(_Listing, path=("group",))
 #: One dotfile: the rest of the URL, newlines included (refused then by the path check).
 ITEM = f"/{{path:{TEXT}}}"
 
@@ -75,25 +91,24 @@ def dotfile_routes(api: ApiState, caller: Callable[..., Awaitable[CurrentUser]])
     router = APIRouter(prefix="/v1/groups/{group}/dotfiles", tags=["dotfiles"], responses=ERRORS)
     Caller = Annotated[CurrentUser, Depends(caller)]
 
-    @router.get("", response_model=DotfileListV1, operation_id="group-dotfiles-list")
-    async def list_dotfiles(
-        request: Request,
-        group: GroupParam,
-        user: Caller,
-        limit: LimitQuery = 100,
-        offset: OffsetQuery = 0,
-        domain: DomainQuery = None,
-        path_prefix: PrefixQuery = None,
-        order: OrderQuery = "created",
-    ) -> JsonBody:
+    @router.get(
+        "",
+        response_model=DotfileListV1,
+        operation_id="group-dotfiles-list",
+        openapi_extra=LISTING.openapi,
+    )
+    async def list_dotfiles(request: Request) -> JsonBody:
         """The group's active dotfiles, and ``leftover_space``: the bytes it may still hold."""
-        # The page inline, not PageQuery: the busiest route spares a dependency per request.
+        # The caller first (401 before 422, as FastAPI orders them), then the
+        # parameters in one validation: see RequestParams.
+        user = await caller(request)
+        asked = LISTING(request)
         listing = await api.group_config().dotfiles.search(
-            group,
-            path_prefix=path_prefix,
-            order=DotfileOrder(order),
-            pagination=offset_page(request, limit, offset),
-            domain=domain,
+            asked.group,
+            path_prefix=asked.path_prefix,
+            order=DotfileOrder(asked.order),
+            pagination=offset_page(request, asked.limit, asked.offset),
+            domain=asked.domain,
             user=user,
         )
         return JsonBody(dotfile_list_v1(listing))
