@@ -254,6 +254,11 @@ def jaseci_like_commands(cli: click.Group) -> None:
     def demo_hello() -> None:
         """Say hello from the demo plugin."""
         click.echo("hello from the demo plugin")
+
+
+@hookimpl
+def jaseci_like_user_created(session: object, user: object) -> list[str]:
+    return [f"demo welcomes {getattr(user, 'email')}"]
 '''
 
 _DEMO_PROFILE = """

@@ -60,8 +60,8 @@ ROWS = [
     for n in range(1, 13)
 ]
 #: Built once, so the driver compiles it once (a statement is its cache key).
-SINCE = select(things).where(things.c.at >= bindparam("since", type_=UtcDateTime)).order_by(
-    things.c.id
+SINCE = (
+    select(things).where(things.c.at >= bindparam("since", type_=UtcDateTime)).order_by(things.c.id)
 )
 BOTH = union_all(
     select(things.c.id, things.c.at, literal(0).label("part")).where(things.c.id == 1),

@@ -130,6 +130,27 @@ def test_a_plugin_adds_a_command_and_a_profile(cli: Cli, plugin_sites: PluginSit
     assert "demo-hello" in denied.stderr
 
 
+def test_plugins_add_lines_to_users_create(cli: Cli, plugin_sites: PluginSites) -> None:
+    """The ``jaseci_like_user_created`` hook: the demo plugin's line, and the api plugin's
+    first key; a denied plugin adds nothing (denied first: the data directory is new)."""
+    denied = cli.run(
+        "users",
+        "create",
+        "other@acme.test",
+        env={"JASECI_LIKE__PLUGINS__DENY": "api"},
+        sites=[plugin_sites.good],
+    )
+    assert denied.returncode == 0, denied.stderr
+    assert "demo welcomes other@acme.test" in denied.stdout
+    assert "api key" not in denied.stdout
+    done = cli.run("users", "create", "new@acme.test", sites=[plugin_sites.good])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split()[1] == "new@acme.test"
+    assert "demo welcomes new@acme.test" in lines
+    assert sum(line.startswith("api key: jlk_") for line in lines) == 1, done.stdout
+
+
 # -- the built-in plugins ----------------------------------------------------------------------
 
 

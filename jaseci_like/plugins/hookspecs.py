@@ -53,3 +53,13 @@ def jaseci_like_tasks() -> dict[str, Callable[..., Any]]:  # type: ignore[empty-
 @hookspec
 def jaseci_like_commands(cli: click.Group) -> None:
     """Add commands to the ``jaseci-like`` command line (``cli.add_command(...)``)."""
+
+
+@hookspec
+def jaseci_like_user_created(session: Any, user: Any) -> list[str] | None:
+    """A user was just created by ``jaseci-like users create``: lines to print below it.
+
+    ``session`` is that command's group_config session (``runtime``, ``app``, ``api``,
+    ``actor``) and ``user`` the new user. The api plugin issues the user's first API
+    key here and prints it, once.
+    """

@@ -173,5 +173,12 @@ class Plugins:
                 found[name] = Path(path)
         return found
 
+    def user_created(self, session: Any, user: Any) -> list[str]:
+        """The lines every plugin prints for a user ``users create`` just made."""
+        lines: list[str] = []
+        for _, said in self._call("jaseci_like_user_created", session=session, user=user):
+            lines.extend(str(line) for line in said or ())
+        return lines
+
     def add_commands(self, cli: click.Group) -> None:
         self._call("jaseci_like_commands", cli=cli)

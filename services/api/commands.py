@@ -17,7 +17,6 @@ from jaseci_like_services.api.db_source import ApiDbSource
 from jaseci_like_services.api.keys import ApiKeys
 from jaseci_like_services.api.types import IssuedKey, user_key
 from jaseci_like_services.group_config.commands import (
-    AFTER_USER_CREATED,
     Session,
     acting_options,
     running,
@@ -118,7 +117,6 @@ def keys_revoke(
 
 
 def install(cli: click.Group) -> None:
-    """Add `api-keys`, and the first key to `users create`."""
+    """Add `api-keys` (the first key of `users create` is the plugin's
+    ``jaseci_like_user_created`` hook)."""
     cli.add_command(api_keys_group)
-    if issue_first_key not in AFTER_USER_CREATED:
-        AFTER_USER_CREATED.append(issue_first_key)

@@ -31,3 +31,11 @@ def jaseci_like_commands(cli: click.Group) -> None:
     from jaseci_like_services.api.commands import install
 
     install(cli)
+
+
+@hookimpl
+def jaseci_like_user_created(session: Any, user: Any) -> list[str]:
+    """The new user's first API key, printed once by ``users create``."""
+    from jaseci_like_services.api.commands import issue_first_key
+
+    return issue_first_key(session, user)

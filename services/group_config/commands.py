@@ -23,7 +23,6 @@ from jaseci_like_services.group_config.types import (
     DotfileChanges,
     DotfileSpec,
     Role,
-    User,
 )
 
 from jaseci_like.cli.main import handle_errors, load_runtime, runtime_options
@@ -77,13 +76,6 @@ def session(
     """The running service's blocking facade and the acting user; stopped afterwards."""
     with running(config_file, profile, as_user) as started:
         yield started.api, started.actor
-
-
-#: Steps run by `users create` once the user exists, in the same session; each
-#: returns lines to print. Plugins add theirs (the api plugin issues the user's
-#: first API key), so this module knows nothing of them.
-AfterUserCreated = Callable[[Session, User], list[str]]
-AFTER_USER_CREATED: list[AfterUserCreated] = []
 
 
 def _user_key(value: str) -> uuid.UUID | str:
@@ -489,9 +481,9 @@ def users_create(
     with running(config_file, profile, as_user) as started:
         user = started.api.users.create(email, role, domain=domain, user=started.actor)
         click.echo(f"{user.id}  {user.email}  {user.role.value}  {user.domain}")
-        for step in AFTER_USER_CREATED:
-            for line in step(started, user):
-                click.echo(line)
+        # What plugins add (the api plugin: the first API key): their hook, in this session.
+        for line in started.runtime.plugins.user_created(started, user):
+            click.echo(line)
 
 
 @users_group.command("list")
