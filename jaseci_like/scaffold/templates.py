@@ -85,7 +85,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from jaseci_like import CommonService, CredentialUrl, MemoryHook, SecretText, ServiceConfig
+from jaseci_like.plugin import CommonService, CredentialUrl, MemoryHook, SecretText, ServiceConfig
 from pydantic import Field
 
 
@@ -149,7 +149,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from jaseci_like import CommonService, ConfigApi, Runtime, hookimpl
+from jaseci_like.plugin import CommonService, ConfigApi, Runtime, hookimpl
 
 from $package.service import ${camel}Service
 
@@ -193,7 +193,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from jaseci_like import ConfigError
+from jaseci_like.plugin import ConfigError
 from jaseci_like.testing import JlCli, RuntimeFactory
 
 from $package.service import ${camel}Service
