@@ -46,6 +46,15 @@ from jaseci_like.repository.pagination import (
 )
 from jaseci_like.repository.purger import BatchPurger, Purger
 from jaseci_like.repository.querier import BatchQuerier, Querier, WithParent
+from jaseci_like.repository.readers import (
+    ChangeStamp,
+    ReaderBusy,
+    one_statement,
+    reader_of,
+    transaction_engines,
+    use_change_stamp,
+    use_reader,
+)
 from jaseci_like.repository.resilience import (
     OperationMetrics,
     Resilience,
@@ -61,18 +70,7 @@ from jaseci_like.repository.scope import (
     SearchScope,
     UserScope,
 )
-from jaseci_like.repository.transaction import (
-    ChangeStamp,
-    DbOps,
-    ReaderBusy,
-    ReadOps,
-    WriteOps,
-    one_statement,
-    reader_of,
-    transaction_engines,
-    use_change_stamp,
-    use_reader,
-)
+from jaseci_like.repository.transaction import DbOps, ReadOps, WriteOps
 from jaseci_like.repository.types import UtcDateTime, utcnow
 from jaseci_like.repository.updater import (
     UNSET,
