@@ -2,23 +2,23 @@
 
 Every process sharing the Redis learns of each change through pub/sub, so no
 memory copy stays stale; a version counter lets a process that missed messages
-(a dropped connection, a Redis restart) notice and drop its whole memory copy.
+(a dropped connection, a Redis restart) notice and drop its whole memory copy
+(the protocol is :mod:`jaseci_like.hooks.invalidation`).
 When Redis is down the hook keeps serving from the other layers and stops
 trying Redis for ``retry_interval`` seconds at a time.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from jaseci_like.config.layers import ConfigLayers
+from jaseci_like.hooks.invalidation import Invalidation
 from jaseci_like.hooks.memory import GlobValue, MemoryHook, to_json
 
 if TYPE_CHECKING:
@@ -53,23 +53,15 @@ class RedisHook(MemoryHook):
         self.cache_service = cache_service
         self._client = client
         self.globs_key = f"{prefix}:globs"
-        self.version_key = f"{prefix}:globs:version"
-        #: A random id the first listener stores; a Redis that lost its data (a restart
-        #: without persistence, FLUSHALL) has a new one, so its fresh version counter
-        #: is never mistaken for the old one.
-        self.epoch_key = f"{prefix}:globs:epoch"
-        self.channel = f"{prefix}:config"
-        self.sender = uuid.uuid4().hex
+        #: The cross-process protocol: messages on its channel keep every process's
+        #: memory copy current.
+        self.invalidation = Invalidation(prefix, self)
         self._down_until = 0.0
         self._was_down = False
         #: Bumped on every invalidation of a name, so a slow read never caches
         #: a value that was invalidated while it was being read.
         self._generation: dict[str, int] = {}
         self._epoch = 0
-        self._seen_version: int | None = None
-        self._seen_epoch: str | None = None
-        self._refresh_handlers: list[Callable[[str], None]] = []
-        self._change_handlers: list[Callable[[str], None]] = []
         #: Names saved while Redis was unreachable; pushed to it when it returns.
         self._dirty: set[str] = set()
         #: True from a failed Redis call until Redis has been put right again
@@ -163,14 +155,7 @@ class RedisHook(MemoryHook):
             self._redis(add)
 
     def _announce(self, client: redis.Redis, message: dict[str, Any]) -> None:
-        version = int(client.incr(self.version_key))
-        payload = {**message, "sender": self.sender, "version": version}
-        if self._seen_version is not None and version == self._seen_version + 1:
-            # Only the very next version: skipping ahead would hide the changes of
-            # other processes that the listener has not received (it may be
-            # reconnecting), and catch_up would then find nothing missed.
-            self._seen_version = version
-        client.publish(self.channel, json.dumps(payload))
+        self.invalidation.announce(client, message)
 
     # -- lower layers (OrmHook adds SQL) ------------------------------------------
     def _load_lower(self, name: str) -> str | None:
@@ -323,19 +308,12 @@ class RedisHook(MemoryHook):
 
     def on_refresh(self, handler: Callable[[str], None]) -> None:
         """Call ``handler(config_name)`` when any process broadcasts a refresh."""
-        self._refresh_handlers.append(handler)
+        self.invalidation.on_refresh(handler)
 
     def on_change(self, handler: Callable[[str], None]) -> None:
         """Call ``handler(glob_name)`` (in the listener thread; keep it short) when
         another process changes a glob; ``"*"`` when everything may have changed."""
-        self._change_handlers.append(handler)
-
-    def _changed(self, name: str) -> None:
-        for handler in list(self._change_handlers):
-            try:
-                handler(name)
-            except Exception:
-                log.exception("change handler for %r failed", name)
+        self.invalidation.on_change(handler)
 
     def broadcast_refresh(self, name: str) -> bool:
         """Ask every process sharing the Redis (this one included) to refresh ``name``."""
@@ -343,49 +321,12 @@ class RedisHook(MemoryHook):
         return ok
 
     def handle_message(self, payload: dict[str, Any]) -> None:
-        """Apply one pub/sub message: invalidate, refresh, or catch up on a gap."""
-        version = payload.get("version")
-        if isinstance(version, int):
-            seen = self._seen_version
-            if seen is not None and version > seen + 1:
-                self.forget_all()  # messages were missed: nothing in memory is trusted
-                self._changed("*")
-            if seen is None or version > seen:
-                self._seen_version = version
-        own = payload.get("sender") == self.sender
-        if payload.get("all") and not own:
-            self.forget_all()
-            self._changed("*")
-        name = payload.get("name")
-        if isinstance(name, str) and not own:
-            self.forget(name)
-            self._changed(name)
-        refresh = payload.get("refresh")
-        if isinstance(refresh, str):
-            if not own:
-                self.forget(refresh)
-            for handler in list(self._refresh_handlers):
-                threading.Thread(
-                    target=_run_refresh,
-                    args=(handler, refresh),
-                    name=f"refresh:{refresh}",
-                    daemon=True,
-                ).start()
+        """Apply one pub/sub message (see :class:`Invalidation`)."""
+        self.invalidation.handle_message(payload)
 
     def catch_up(self, client: redis.Redis) -> None:
-        """After (re)subscribing: drop memory if the version moved while we were away.
-
-        The first subscription drops it too: what was read before it (services
-        reading their config as they start) may have missed a change."""
-        client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
-        epoch = str(client.get(self.epoch_key))
-        raw = client.get(self.version_key)
-        current = int(raw) if raw is not None else 0
-        if self._seen_version is None or current != self._seen_version or epoch != self._seen_epoch:
-            self.forget_all()
-            self._changed("*")
-        self._seen_version = current
-        self._seen_epoch = epoch
+        """After (re)subscribing: drop memory if the version moved while we were away."""
+        self.invalidation.catch_up(client)
 
     def resync(self) -> None:
         """Redis failed earlier: once it answers again, announce what was saved
@@ -395,51 +336,5 @@ class RedisHook(MemoryHook):
             self._redis(lambda c: c.ping())
 
     def listener(self, client: redis.Redis) -> Callable[[threading.Event], None]:
-        """A daemon target: subscribe to the config channel until ``stop`` is set.
-
-        Connection errors are survived (wait, resubscribe, catch up); only a bug
-        escapes, and then the owning service fails with it.
-        """
-
-        def listen(stop: threading.Event) -> None:
-            import redis as redis_lib
-
-            backoff = 0.05
-            while not stop.is_set():
-                pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
-                try:
-                    pubsub.subscribe(self.channel)
-                    self.catch_up(client)
-                    backoff = 0.05
-                    while not stop.is_set():
-                        message = pubsub.get_message(timeout=0.2)
-                        if message is not None and message.get("type") == "message":
-                            self._on_raw(message.get("data"))
-                        self.resync()
-                except (redis_lib.ConnectionError, redis_lib.TimeoutError, OSError) as exc:
-                    log.debug("config listener lost Redis (%s); retrying", exc)
-                    stop.wait(backoff)
-                    backoff = min(backoff * 2, 1.0)
-                finally:
-                    try:
-                        pubsub.close()
-                    except (redis_lib.RedisError, OSError):
-                        log.debug("config listener: closing a dead subscription failed")
-
-        return listen
-
-    def _on_raw(self, data: Any) -> None:
-        try:
-            payload = json.loads(data)
-        except (TypeError, ValueError):
-            log.warning("ignoring a config message that is not JSON")
-            return
-        if isinstance(payload, dict):
-            self.handle_message(payload)
-
-
-def _run_refresh(handler: Callable[[str], None], name: str) -> None:
-    try:
-        handler(name)
-    except Exception:
-        log.exception("refresh of %r failed", name)
+        """A daemon target: follow the other processes' changes until ``stop`` is set."""
+        return self.invalidation.listener(client)
