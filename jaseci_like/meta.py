@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import graphlib
 import inspect
 import logging
 import threading
@@ -437,25 +438,21 @@ class MetaService:
                     )
                 todo.append(dep)
             needs[name] = cls.requires
-        # Kahn's algorithm, one level at a time.
-        waiting = {name: len(set(deps)) for name, deps in needs.items()}
-        dependents: dict[str, list[str]] = {name: [] for name in needs}
-        for name, deps in needs.items():
-            for dep in set(deps):
-                dependents[dep].append(name)
-        level = [name for name, count in waiting.items() if count == 0]
+        # graphlib gives the levels: what get_ready() hands out together needs only
+        # what was handed out before.
+        sorter = graphlib.TopologicalSorter(needs)
+        try:
+            sorter.prepare()
+        except graphlib.CycleError as exc:
+            # The cycle as graphlib names it runs from a dependency to its dependent;
+            # reversed, each name is followed by one it requires.
+            cycle = " -> ".join(reversed(exc.args[1]))
+            raise DependencyError(f"dependency cycle: {cycle}") from None
         levels: list[list[str]] = []
-        while level:
+        while sorter.is_active():
+            level = list(sorter.get_ready())
             levels.append(level)
-            following = []
-            for name in level:
-                for user in dependents[name]:
-                    waiting[user] -= 1
-                    if waiting[user] == 0:
-                        following.append(user)
-            level = following
-        if sum(len(lv) for lv in levels) < len(needs):
-            raise DependencyError(f"dependency cycle: {_find_cycle(needs, levels)}")
+            sorter.done(*level)
         return levels
 
 
@@ -466,14 +463,3 @@ def _accepts(cls: type[Any], keyword: str) -> bool:
     except (TypeError, ValueError):
         return False
     return any(p.name == keyword or p.kind is p.VAR_KEYWORD for p in params)
-
-
-def _find_cycle(needs: dict[str, tuple[str, ...]], levels: list[list[str]]) -> str:
-    """One cycle among the services Kahn's algorithm could not place, as ``a -> b -> a``."""
-    placed = {name for level in levels for name in level}
-    node = min(name for name in needs if name not in placed)
-    path: list[str] = []
-    while node not in path:
-        path.append(node)
-        node = min(dep for dep in needs[node] if dep not in placed)
-    return " -> ".join([*path[path.index(node) :], node])

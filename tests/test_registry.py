@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -293,6 +294,21 @@ def test_cycle_is_a_clear_error_and_nothing_starts(meta: MetaService, journal: J
         meta.build_hook()
     assert journal.entries == []
     assert meta.registry.background == {}
+
+
+def test_cycle_error_names_each_service_before_one_it_requires(
+    meta: MetaService, journal: Journal
+) -> None:
+    requires = {"a": ("b",), "b": ("c",), "c": ("a",), "d": ("a",)}
+    for name, deps in requires.items():
+        meta.add_service_builder(name, recording(journal, name, requires=deps))
+    with pytest.raises(DependencyError, match="dependency cycle: ") as raised:
+        meta.start_levels()
+    cycle = str(raised.value).removeprefix("dependency cycle: ").split(" -> ")
+    assert len(cycle) == 4 and cycle[0] == cycle[-1], cycle
+    assert sorted(cycle[:-1]) == ["a", "b", "c"], cycle  # d needs the cycle, is not in it
+    for name, needed in itertools.pairwise(cycle):
+        assert needed in requires[name], f"{name} -> {needed} but {name} requires {requires[name]}"
 
 
 def test_self_dependency_is_a_cycle(meta: MetaService, journal: Journal) -> None:
