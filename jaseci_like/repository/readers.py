@@ -109,14 +109,9 @@ def reader_of(engine: AsyncEngine) -> Engine | None:
     return _READERS.get(engine.sync_engine)
 
 
-def stamp_of(sync_engine: Engine) -> ChangeStamp | None:
-    """The change stamp :func:`use_change_stamp` gave the engine behind ``sync_engine``."""
-    return _STAMPS.get(sync_engine)
-
-
-def reader_of_sync(sync_engine: Engine) -> Engine | None:
-    """The reader paired with the engine behind ``sync_engine``, if any."""
-    return _READERS.get(sync_engine)
+def stamp_of(engine: AsyncEngine) -> ChangeStamp | None:
+    """The change stamp :func:`use_change_stamp` gave ``engine``, if any."""
+    return _STAMPS.get(engine.sync_engine)
 
 
 def transaction_engines(engine: AsyncEngine) -> tuple[Engine, ...]:

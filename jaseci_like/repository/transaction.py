@@ -39,7 +39,7 @@ from jaseci_like.repository.readers import (
     OneStatement,
     OnLoop,
     ReaderBusy,
-    reader_of_sync,
+    reader_of,
     stamp_of,
 )
 from jaseci_like.repository.scope import SearchScope
@@ -166,7 +166,7 @@ class DbOps:
         None. A cache of read results may keep an entry while the stamp taken
         *before* reading it is still the current one; with None it must read again.
         """
-        stamp = stamp_of(self.engine.sync_engine)
+        stamp = stamp_of(self.engine)
         return stamp(channel) if stamp is not None else None
 
     @asynccontextmanager
@@ -182,7 +182,7 @@ class DbOps:
     async def read_ops(self) -> AsyncIterator[ReadOps]:
         # A plain transaction: READ ONLY would cost a characteristic set and reset
         # per checkout; ReadOps offering no write method is the guard instead.
-        reader = reader_of_sync(self.engine.sync_engine)
+        reader = reader_of(self.engine)
         if reader is not None:
             with reader.connect() as sync_conn:
                 try:
